@@ -1,0 +1,1 @@
+"""efficientnet_tpu: EfficientNet and its research variants in Keras 3."""
