@@ -1,0 +1,26 @@
+"""The model package: layers, specs, the variant registry, the builder and the MAC counter.
+
+Only `keras` and `keras.ops` are used here (no TensorFlow), so models run on
+any Keras 3 backend.
+"""
+
+from efficientnet_tpu.model.builder import build_from_spec, build_model
+from efficientnet_tpu.model.features import build_feature_extractor, feature_endpoints
+from efficientnet_tpu.model.macs import count_macs
+from efficientnet_tpu.model.specs import BlockSpec, ModelSpec, StageSpec, resolve_blocks, round_filters
+from efficientnet_tpu.model.variants import get_spec, list_variants
+
+__all__ = [
+    "BlockSpec",
+    "ModelSpec",
+    "StageSpec",
+    "build_feature_extractor",
+    "build_from_spec",
+    "build_model",
+    "count_macs",
+    "feature_endpoints",
+    "get_spec",
+    "list_variants",
+    "resolve_blocks",
+    "round_filters",
+]

@@ -1,0 +1,158 @@
+"""Turns a `ModelSpec` into a functional Keras model.
+
+The builder reads only the resolved spec: the summary, the MAC count and the
+tests read the same data, so the network and its description cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import keras
+
+from efficientnet_tpu.model.blocks import BLOCK_TYPES
+from efficientnet_tpu.model.layers import DENSE_INITIALIZER, Normalize, batch_norm, conv2d, make_activation
+from efficientnet_tpu.model.specs import ModelSpec, resolve_blocks
+from efficientnet_tpu.model.variants import get_spec
+
+FamilyBuilder = Callable[..., keras.Model]
+# Networks that are not EfficientNets (the baselines) register their builder here.
+FAMILY_BUILDERS: dict[str, FamilyBuilder] = {}
+
+
+def _input_shape(spec: ModelSpec, input_shape: Sequence[int | None] | None, preprocessing: bool):
+    if input_shape is None:
+        return (spec.resolution, spec.resolution, 3)
+    shape = tuple(input_shape)
+    if len(shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.")
+    if preprocessing and shape[-1] != 3:
+        raise ValueError(
+            f"include_preprocessing normalizes RGB images, so input_shape needs 3 channels; "
+            f"got {shape[-1]}. Pass include_preprocessing=False for other inputs."
+        )
+    for size in shape[:2]:
+        if size is not None and size < 8:
+            raise ValueError(f"input_shape spatial sizes must be at least 8 pixels, got {shape}.")
+    return shape
+
+
+def classifier_head(x, spec: ModelSpec, num_classes: int, classifier_activation: str | None):
+    """Global pooling, dropout, and a float32 dense layer: logits stay float32 under mixed precision."""
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if spec.dropout_rate > 0:
+        x = keras.layers.Dropout(spec.dropout_rate, name="top_dropout")(x)
+    x = keras.layers.Dense(
+        num_classes, kernel_initializer=DENSE_INITIALIZER, dtype="float32", name="predictions"
+    )(x)
+    if classifier_activation is not None:
+        x = keras.layers.Activation(classifier_activation, dtype="float32", name="probabilities")(x)
+    return x
+
+
+def _efficientnet(
+    spec: ModelSpec,
+    inputs,
+    *,
+    num_classes: int,
+    include_top: bool,
+    include_preprocessing: bool,
+    classifier_activation: str | None,
+):
+    act = spec.activation_spec()
+    x = Normalize(spec.mean, spec.std, name="normalization")(inputs) if include_preprocessing else inputs
+    x = conv2d(spec.stem_out, 3, 2, name="stem_conv")(x)
+    x = batch_norm(spec.bn_momentum, spec.bn_epsilon, spec.sync_batch_norm, name="stem_bn")(x)
+    x = make_activation(act, name="stem_activation")(x)
+    for block in resolve_blocks(spec):
+        layer_class = BLOCK_TYPES.get(block.block)
+        if layer_class is None:
+            raise ValueError(
+                f"Block type {block.block!r} has no layer class; available: {', '.join(BLOCK_TYPES)}."
+            )
+        x = layer_class(
+            block.in_channels,
+            block.out_channels,
+            kernel_size=block.kernel_size,
+            stride=block.stride,
+            expand_ratio=block.expand_ratio,
+            inner_channels=block.inner_channels,
+            se_ratio=block.se_ratio,
+            se_position=block.se_position,
+            activation=act,
+            se_activation=spec.se_activation,
+            drop_rate=block.drop_rate,
+            bn_momentum=spec.bn_momentum,
+            bn_epsilon=spec.bn_epsilon,
+            sync_batch_norm=spec.sync_batch_norm,
+            name=block.name,
+        )(x)
+    x = conv2d(spec.head_out, 1, name="top_conv")(x)
+    x = batch_norm(spec.bn_momentum, spec.bn_epsilon, spec.sync_batch_norm, name="top_bn")(x)
+    x = make_activation(act, name="top_activation")(x)
+    if include_top:
+        x = classifier_head(x, spec, num_classes, classifier_activation)
+    return x
+
+
+def build_from_spec(
+    spec: ModelSpec,
+    *,
+    num_classes: int = 1000,
+    input_shape: Sequence[int | None] | None = None,
+    include_top: bool = True,
+    include_preprocessing: bool = True,
+    classifier_activation: str | None = None,
+) -> keras.Model:
+    """A functional Keras model for `spec`: float pixels in [0, 255] in, logits out."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
+    shape = _input_shape(spec, input_shape, include_preprocessing)
+    inputs = keras.Input(shape=shape, name="images")
+    options: dict[str, Any] = dict(
+        num_classes=num_classes,
+        include_top=include_top,
+        include_preprocessing=include_preprocessing,
+        classifier_activation=classifier_activation,
+    )
+    if spec.family == "efficientnet":
+        outputs = _efficientnet(spec, inputs, **options)
+    elif spec.family in FAMILY_BUILDERS:
+        outputs = FAMILY_BUILDERS[spec.family](spec, inputs, **options)
+    else:
+        raise ValueError(f"No builder registered for the {spec.family!r} family.")
+    return keras.Model(inputs, outputs, name=f"efficientnet_tpu_{spec.name}")
+
+
+def build_model(
+    variant: str = "b0",
+    *,
+    phi: float | None = None,
+    num_classes: int = 1000,
+    input_shape: Sequence[int | None] | None = None,
+    include_top: bool = True,
+    include_preprocessing: bool = True,
+    dropout_rate: float | None = None,
+    drop_connect_rate: float | None = None,
+    classifier_activation: str | None = None,
+    **spec_overrides: Any,
+) -> keras.Model:
+    """Builds a named variant, optionally compound-scaled by `phi`, with any spec knob overridden.
+
+    The model takes float pixels in [0, 255] (normalized inside unless
+    `include_preprocessing=False`) and returns logits; pass
+    `classifier_activation="softmax"` for probabilities.
+    """
+    if dropout_rate is not None:
+        spec_overrides["dropout_rate"] = dropout_rate
+    if drop_connect_rate is not None:
+        spec_overrides["drop_connect_rate"] = drop_connect_rate
+    spec = get_spec(variant, phi, **spec_overrides)
+    return build_from_spec(
+        spec,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        include_top=include_top,
+        include_preprocessing=include_preprocessing,
+        classifier_activation=classifier_activation,
+    )
