@@ -30,4 +30,5 @@ def feature_endpoints(model: keras.Model) -> dict[str, object]:
 
 def build_feature_extractor(model: keras.Model) -> keras.Model:
     """A model returning a dict of the reduction-level feature maps of `model`."""
-    return keras.Model(model.inputs, feature_endpoints(model), name=f"{model.name}_features")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, feature_endpoints(model), name=f"{model.name}_features")

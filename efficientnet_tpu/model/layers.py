@@ -149,8 +149,10 @@ class SqueezeExcite(keras.layers.Layer):
 
     def build(self, input_shape):
         pooled = (input_shape[0], 1, 1, input_shape[-1])
+        squeezed = (input_shape[0], 1, 1, self.squeeze_channels)
         self.se_reduce.build(pooled)
-        self.se_expand.build((input_shape[0], 1, 1, self.squeeze_channels))
+        self.se_act.build(squeezed)
+        self.se_expand.build(squeezed)
 
     def call(self, inputs):
         gate = ops.mean(inputs, axis=(1, 2), keepdims=True)
