@@ -25,7 +25,9 @@ setup(
     extras_require={
         "tpu": ["cloud-tpu-client>=0.10"],
         "digits": ["scikit-learn>=1.0"],
-        "test": ["pytest>=7", "scikit-learn>=1.0"],
+        "jax": ["jax>=0.4"],
+        # jax: the model-package test runs the same weights on Keras' JAX backend.
+        "test": ["pytest>=7", "scikit-learn>=1.0", "jax>=0.4"],
     },
     include_package_data=True,
 )

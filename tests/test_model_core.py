@@ -226,3 +226,20 @@ def test_mbconv_structure_follows_the_reference():
     assert not block.has_skip
     assert MBConv(16, 16, expand_ratio=1).has_skip
     assert MBConv(16, 16, expand_ratio=1).expand_conv is None
+
+
+def test_count_macs_equals_tensorflows_profiler_on_b0():
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    model = et.build_model("b0")
+    forward = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, 224, 224, 3], tf.float32)
+    )
+    graph = convert_variables_to_constants_v2(forward).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["account_type_regexes"] = ["Conv2D", "DepthwiseConv2dNative", "MatMul"]
+    options["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph=graph, cmd="scope", options=options)
+    # The profiler counts a multiply-add as two float operations.
+    assert profile.total_float_ops // 2 == et.count_macs(model) == 385_814_752

@@ -1,0 +1,130 @@
+"""`python -m efficientnet_tpu.benchmark`: our model against Keras Applications, same process.
+
+    python -m efficientnet_tpu.benchmark --variant=b0 --compare=keras [--batch_size=16]
+
+Both models go through the same Keras harness (`train_on_batch` for a
+forward, backward and optimizer update; `predict_on_batch` for inference),
+compiled the same way, timed in alternating rounds so drifting machine load
+hits both alike. Prints images per second of each and the ratio ours / Keras
+(above 1.0: ours is faster).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+from absl import app, flags
+
+from efficientnet_tpu.model import build_model, get_spec
+from efficientnet_tpu.weights import KERAS_CONSTRUCTORS
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("variant", "b0", "Our variant; needs a Keras Applications twin for --compare=keras.")
+flags.DEFINE_enum("compare", "keras", ["keras"], "The reference implementation.")
+flags.DEFINE_integer("batch_size", 16, "Images per training step.")
+flags.DEFINE_integer("inference_batch_size", 32, "Images per inference call.")
+flags.DEFINE_integer("rounds", 5, "Alternating measurement rounds.")
+flags.DEFINE_integer("steps", 3, "Timed steps per model per round.")
+flags.DEFINE_integer("resolution", None, "Input size; the variant's own by default.")
+flags.DEFINE_bool("jit_compile", None, "XLA/jit; default: off on the TensorFlow backend, on for JAX.")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Keras {keras.__version__} on {keras.backend.backend()}"
+
+
+def compile_for_training(model: keras.Model, jit_compile: bool) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=1e-3, rho=0.9, momentum=0.9, epsilon=1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def alternate(timers: dict[str, Callable[[], None]], rounds: int, steps: int) -> dict[str, float]:
+    """Median seconds per step of each timer, measured in alternating order, after a warm-up."""
+    for run in timers.values():
+        run()  # compile / trace
+    samples: dict[str, list[float]] = {name: [] for name in timers}
+    names = list(timers)
+    for round_index in range(rounds):
+        for name in names if round_index % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            for _ in range(steps):
+                timers[name]()
+            samples[name].append((time.perf_counter() - start) / steps)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main(argv: Sequence[str]) -> int:
+    del argv
+    constructor = KERAS_CONSTRUCTORS.get(FLAGS.variant)
+    if constructor is None:
+        print(
+            f"error: --compare=keras needs a variant with a Keras Applications twin: "
+            f"{', '.join(KERAS_CONSTRUCTORS)}; got {FLAGS.variant!r}.",
+            file=sys.stderr,
+        )
+        return 2
+    jit = FLAGS.jit_compile if FLAGS.jit_compile is not None else keras.backend.backend() == "jax"
+    resolution = FLAGS.resolution or get_spec(FLAGS.variant).resolution
+    shape = (resolution, resolution, 3)
+    ours = build_model(FLAGS.variant, input_shape=shape)
+    theirs = getattr(keras.applications, constructor)(
+        weights=None, input_shape=shape, classifier_activation=None
+    )
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (FLAGS.batch_size, *shape)).astype("float32")
+    labels = rng.integers(0, 1000, FLAGS.batch_size)
+    inference_images = rng.uniform(0, 255, (FLAGS.inference_batch_size, *shape)).astype("float32")
+
+    print(f"machine: {machine()}; jit_compile={jit}")
+    print(f"{FLAGS.variant} at {resolution}px: training batch {FLAGS.batch_size}, "
+          f"inference batch {FLAGS.inference_batch_size}, {FLAGS.rounds} rounds x {FLAGS.steps} steps")
+    for model in (ours, theirs):
+        compile_for_training(model, jit)
+    train = alternate(
+        {
+            "ours": lambda: ours.train_on_batch(images, labels),
+            "keras": lambda: theirs.train_on_batch(images, labels),
+        },
+        FLAGS.rounds,
+        FLAGS.steps,
+    )
+    infer = alternate(
+        {
+            "ours": lambda: ours.predict_on_batch(inference_images),
+            "keras": lambda: theirs.predict_on_batch(inference_images),
+        },
+        FLAGS.rounds,
+        FLAGS.steps,
+    )
+    for task, timing, batch in (("training", train, FLAGS.batch_size), ("inference", infer, FLAGS.inference_batch_size)):
+        ours_rate, keras_rate = batch / timing["ours"], batch / timing["keras"]
+        print(
+            f"{task:9s}: ours {ours_rate:8.2f} img/s  keras {keras_rate:8.2f} img/s  "
+            f"ratio ours/keras {ours_rate / keras_rate:.3f}"
+        )
+    return 0
+
+
+def run() -> None:
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
