@@ -1,0 +1,69 @@
+"""The interface every dataset implements, so the pipeline treats ImageNet,
+CIFAR, a folder of images and the digits alike.
+
+A source reads one shard of one split as `(image, label)` pairs, where the
+image is either encoded bytes (`encoded=True`: JPEG/PNG, decoded later fused
+with the crop) or a uint8 `[h, w, 3]` array at the dataset's native size.
+Shards are even (sizes differ by at most one, the largest is
+ceil(N / num_shards)), which is what lets the pipeline pad every shard of an
+eval split to the same number of batches.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import tensorflow as tf
+
+from efficientnet_tpu.data.info import DatasetInfo
+
+
+class Source(abc.ABC):
+    """One dataset: its facts, its exact split sizes and a sharded reader."""
+
+    name: str
+    # True: read() yields encoded image bytes; False: uint8 arrays of native size.
+    encoded: bool = False
+    # Small datasets are cached decoded in memory and shuffled whole.
+    cacheable: bool = False
+    # Record-level shuffle buffer for training (0: the reader already shuffles).
+    shuffle_buffer_size: int = 0
+    # Digits are not mirror-symmetric, photographs are.
+    flip_invariant: bool = True
+
+    @abc.abstractmethod
+    def info(self) -> DatasetInfo:
+        """Facts about the dataset; must not require the data to be present."""
+
+    @abc.abstractmethod
+    def num_examples(self, split: str) -> int:
+        """The exact number of examples read() yields for `split` over all shards."""
+
+    @abc.abstractmethod
+    def read(self, split: str, *, num_shards: int, shard_index: int,
+             shuffle_files: bool, seed: int | None) -> tf.data.Dataset:
+        """Shard `shard_index` of `num_shards` of `split`: `(image, int32 label)`."""
+
+    def check_split(self, split: str) -> str:
+        """Return `split` if this source has it, else a ValueError naming the choices."""
+        splits = self.info().splits
+        if not isinstance(split, str) or split not in splits:
+            raise ValueError(
+                f"dataset {self.name!r} has no split {split!r}; "
+                f"choose one of {', '.join(repr(s) for s in splits)}")
+        return split
+
+
+def shard(dataset: tf.data.Dataset, num_shards: int, shard_index: int) -> tf.data.Dataset:
+    """Every num_shards-th element starting at shard_index: disjoint, covering, even."""
+    if num_shards == 1:
+        return dataset
+    return dataset.shard(num_shards, shard_index)
+
+
+def count_examples(dataset: tf.data.Dataset) -> int:
+    """Exact size of a finite dataset: its cardinality when known, else by reading it."""
+    cardinality = int(dataset.cardinality())
+    if cardinality >= 0:
+        return cardinality
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda count, *_: count + 1))
