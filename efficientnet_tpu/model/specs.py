@@ -98,6 +98,9 @@ class ModelSpec:
     meconv_expand: str = "none"
     phi: float | None = None
     interpolation: str = "bicubic"
+    # None: the reference rule resolution / (resolution + 32). Models at their
+    # data's native size (32px CIFAR nets) set 1.0: cropping would drop content.
+    crop_fraction: float | None = None
     mean: tuple[float, float, float] = IMAGENET_MEAN_RGB
     std: tuple[float, float, float] = IMAGENET_STD_RGB
     extra: tuple[tuple[str, object], ...] = field(default=())
@@ -116,10 +119,14 @@ class ModelSpec:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}.")
         if not 0.0 <= self.drop_connect_rate < 1.0:
             raise ValueError(f"drop_connect_rate must be in [0, 1), got {self.drop_connect_rate}.")
+        if self.crop_fraction is not None and not 0.0 < self.crop_fraction <= 1.0:
+            raise ValueError(f"crop_fraction must be in (0, 1] or None, got {self.crop_fraction}.")
 
     @property
     def eval_crop_fraction(self) -> float:
-        """The reference eval crop: resolution / (resolution + 32) of the shorter side."""
+        """The eval crop of the shorter side: `crop_fraction` if set, else resolution / (resolution + 32)."""
+        if self.crop_fraction is not None:
+            return self.crop_fraction
         return self.resolution / (self.resolution + 32)
 
     def replace(self, **changes) -> "ModelSpec":

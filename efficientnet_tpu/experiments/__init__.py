@@ -1,0 +1,1 @@
+"""Studies that measure the networks (speed, scaling searches); each module is a runnable entry point."""
