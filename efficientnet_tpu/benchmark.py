@@ -12,8 +12,6 @@ CPU time.
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import sys
 import time
@@ -23,6 +21,7 @@ import keras
 import numpy as np
 from absl import app, flags
 
+from efficientnet_tpu.machine import cpu_description
 from efficientnet_tpu.model import build_model, get_spec
 from efficientnet_tpu.weights import KERAS_CONSTRUCTORS
 
@@ -35,16 +34,6 @@ flags.DEFINE_integer("rounds", 5, "Alternating measurement rounds.")
 flags.DEFINE_integer("steps", 3, "Timed steps per model per round.")
 flags.DEFINE_integer("resolution", None, "Input size; the variant's own by default.")
 flags.DEFINE_bool("jit_compile", None, "XLA/jit; default: off on the TensorFlow backend, on for JAX.")
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Keras {keras.__version__} on {keras.backend.backend()}"
 
 
 def compile_for_training(model: keras.Model, jit_compile: bool) -> keras.Model:
@@ -105,7 +94,10 @@ def main(argv: Sequence[str]) -> int:
     labels = rng.integers(0, 1000, FLAGS.batch_size)
     inference_images = rng.uniform(0, 255, (FLAGS.inference_batch_size, *shape)).astype("float32")
 
-    print(f"machine: {machine()}; jit_compile={jit}")
+    print(
+        f"machine: {cpu_description()}, Keras {keras.__version__} on {keras.backend.backend()}; "
+        f"jit_compile={jit}"
+    )
     print(f"{FLAGS.variant} at {resolution}px: training batch {FLAGS.batch_size}, "
           f"inference batch {FLAGS.inference_batch_size}, {FLAGS.rounds} rounds x {FLAGS.steps} steps")
     for model in (ours, theirs):

@@ -27,19 +27,7 @@ import time
 
 import numpy as np
 
-
-def cpu_description() -> str:
-    """`N cores, MODEL` of this machine, for the benchmark record."""
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}"
+from efficientnet_tpu.machine import cpu_description
 
 
 def write_jpegs(directory: str, num_images: int, *, width: int = 500, height: int = 375,

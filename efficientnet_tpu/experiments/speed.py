@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
+
+from efficientnet_tpu.machine import cpu_description
 
 DEFAULT_VARIANTS = ("b0", "b0_lite", "b0_compact", "b0_fused", "v2_b0", "b0_meconv")
 REFERENCE = "b0"
@@ -47,20 +48,6 @@ class SpeedRow:
     throughput_speedup: float  # this throughput / b0 throughput, median of same-round ratios
     throughput_cpu_ms: float  # process CPU time per image at the throughput batch size
     throughput_cpu_speedup: float
-
-
-def cpu_description() -> str:
-    """`N cores, MODEL` of this machine, for the benchmark record."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}"
 
 
 def _compiled_forward(model, batch_size: int, resolution: int) -> Callable[[], None]:

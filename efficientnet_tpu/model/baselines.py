@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import keras
 
-from efficientnet_tpu.model.builder import FAMILY_BUILDERS, classifier_head
+from efficientnet_tpu.model.builder import FAMILY_BUILDERS, classifier_head, logits_layer
 from efficientnet_tpu.model.layers import CONV_INITIALIZER, Normalize, batch_norm, conv2d
 from efficientnet_tpu.model.specs import ModelSpec
 from efficientnet_tpu.model.variants import register
@@ -49,10 +49,8 @@ def _preprocess(spec: ModelSpec, inputs, include_preprocessing: bool):
 
 
 def _logits(x, num_classes: int, classifier_activation: str | None):
-    x = keras.layers.Dense(num_classes, dtype="float32", name="predictions")(x)
-    if classifier_activation is not None:
-        x = keras.layers.Activation(classifier_activation, dtype="float32", name="probabilities")(x)
-    return x
+    # Keras' default initializer, as Keras Applications' ResNet has.
+    return logits_layer(x, num_classes, classifier_activation, kernel_initializer="glorot_uniform")
 
 
 def build_convnet(

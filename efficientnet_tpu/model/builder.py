@@ -37,17 +37,24 @@ def _input_shape(spec: ModelSpec, input_shape: Sequence[int | None] | None, prep
     return shape
 
 
-def classifier_head(x, spec: ModelSpec, num_classes: int, classifier_activation: str | None):
-    """Global pooling, dropout, and a float32 dense layer: logits stay float32 under mixed precision."""
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if spec.dropout_rate > 0:
-        x = keras.layers.Dropout(spec.dropout_rate, name="top_dropout")(x)
+def logits_layer(
+    x, num_classes: int, classifier_activation: str | None, kernel_initializer=DENSE_INITIALIZER
+):
+    """The float32 classifier every family ends with: logits stay float32 under mixed precision."""
     x = keras.layers.Dense(
-        num_classes, kernel_initializer=DENSE_INITIALIZER, dtype="float32", name="predictions"
+        num_classes, kernel_initializer=kernel_initializer, dtype="float32", name="predictions"
     )(x)
     if classifier_activation is not None:
         x = keras.layers.Activation(classifier_activation, dtype="float32", name="probabilities")(x)
     return x
+
+
+def classifier_head(x, spec: ModelSpec, num_classes: int, classifier_activation: str | None):
+    """Global pooling, dropout, and the float32 classifier."""
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if spec.dropout_rate > 0:
+        x = keras.layers.Dropout(spec.dropout_rate, name="top_dropout")(x)
+    return logits_layer(x, num_classes, classifier_activation)
 
 
 def _efficientnet(
