@@ -1,0 +1,153 @@
+"""Train, evaluate and export: ``python -m efficientnet_tpu.train --config=configs/... --model_dir=...``.
+
+Every TrainConfig field is a flag of the same name; ``--config`` reads a YAML
+file first and flags given on the command line (or in a ``--flagfile``)
+override it. Rerunning the same command resumes from the newest checkpoint.
+
+Exit status: 0 done, 2 bad flags/config/data, 3 the loss diverged (NaN/inf),
+143 preempted (checkpoint saved; rerun to resume), 1 anything unexpected.
+Errors are printed as one ``error: ...`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from typing import Sequence
+
+# Keep TensorFlow's C++ start-up chatter out of the console unless asked for.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from efficientnet_tpu.training import config as config_lib  # noqa: E402  (no TensorFlow import)
+
+FLAGS = flags.FLAGS
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
+
+if "config" not in FLAGS:
+    flags.DEFINE_string("config", None, "YAML config file (read with yaml.safe_load); command-line flags override it.")
+
+
+def _define_config_flags() -> None:
+    """One flag per TrainConfig field, with the field's default and help."""
+    for name, field in config_lib.FIELDS.items():
+        if name == "class_names" or name in FLAGS:
+            # Already defined (another CLI imported in the same process): share it.
+            continue
+        kind = config_lib.field_type(name)
+        help_text = field.metadata.get("help", name)
+        default = field.default
+        if config_lib.is_optional(name) and kind in (int, float):
+            # A string flag, so that an empty value (--phi=) can mean "unset".
+            flags.DEFINE_string(name, None if default is None else str(default),
+                                f"{help_text} ({kind.__name__}; empty: unset)")
+        elif kind is bool:
+            flags.DEFINE_boolean(name, default, help_text)
+        elif kind is int:
+            flags.DEFINE_integer(name, default, help_text)
+        elif kind is float:
+            flags.DEFINE_float(name, default, help_text)
+        else:
+            flags.DEFINE_string(name, default, help_text)
+
+
+_define_config_flags()
+
+
+def config_from_flags() -> config_lib.TrainConfig:
+    """defaults < --config YAML < flags present on the command line (or in --flagfile)."""
+    layers, sources = [], []
+    if FLAGS.config:
+        layers.append(config_lib.load_yaml(FLAGS.config))
+        sources.append(FLAGS.config)
+    given = {name: FLAGS[name].value for name in config_lib.FIELDS
+             if name in FLAGS and FLAGS[name].present}
+    layers.append(given)
+    sources.append("command line")
+    return config_lib.merge(*layers, sources=tuple(sources))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def execute() -> int:
+    """Builds the config from the parsed flags and runs it; returns the exit status."""
+    try:
+        config = config_from_flags()
+    except (ValueError, FileNotFoundError) as e:
+        return _fail(_one_line(e), EXIT_USAGE)
+    # Heavy imports only once the flags are known to be sane.
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from efficientnet_tpu.training.loop import TrainingDiverged  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.training.preemption import (  # pylint: disable=import-outside-toplevel
+        PREEMPTED_EXIT_CODE, Preempted)
+    from efficientnet_tpu.training.run import run  # pylint: disable=import-outside-toplevel
+
+    try:
+        run(config)
+    except Preempted as e:
+        print(f"preempted: {e}", file=sys.stderr, flush=True)
+        return PREEMPTED_EXIT_CODE
+    except TrainingDiverged as e:
+        return _fail(_one_line(e), EXIT_DIVERGED)
+    except (ValueError, FileNotFoundError, NotImplementedError, tf.errors.NotFoundError,
+            tf.errors.PermissionDeniedError) as e:
+        logging.debug("Traceback:\n%s", traceback.format_exc())
+        return _fail(_one_line(e), EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as e:  # pylint: disable=broad-except
+        # A bug, not a usage error: keep the console to one line, keep the traceback in a file.
+        fd, path = tempfile.mkstemp(prefix="efficientnet_tpu_train_", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(traceback.format_exc())
+        return _fail(f"{type(e).__name__}: {_one_line(e)} (traceback in {path})", EXIT_INTERNAL)
+    return EXIT_OK
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+    """absl's parser, with a bad flag reported as one line and status 2."""
+    try:
+        return FLAGS(list(argv))
+    except flags.Error as e:
+        sys.exit(_fail(_one_line(e), EXIT_USAGE))
+
+
+def main_cli(argv: Sequence[str]) -> int:
+    """Parses ``argv`` (program name first) and runs; for tests and scripts in one process."""
+    FLAGS.unparse_flags()
+    try:
+        rest = FLAGS(list(argv))
+    except flags.Error as e:
+        return _fail(_one_line(e), EXIT_USAGE)
+    if len(rest) > 1:
+        return _fail(f"unexpected arguments {' '.join(rest[1:])}; every option is a --flag", EXIT_USAGE)
+    return execute()
+
+
+def _app_main(argv: list[str]) -> None:
+    if not FLAGS["verbosity"].present:
+        # Progress and key events are printed; the INFO log (TensorFlow's included) is opt-in with -v 0.
+        logging.set_verbosity(logging.WARNING)
+    if len(argv) > 1:
+        sys.exit(_fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag", EXIT_USAGE))
+    sys.exit(execute())
+
+
+def main() -> None:
+    app.run(_app_main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,364 @@
+"""The typed training configuration: defaults < YAML file < command-line flags.
+
+Everything the trainer needs is one frozen dataclass, so the run is described
+by data that can be written to ``model_dir/config.yaml``, read back by the
+export step and compared on resume. The defaults are the paper's ImageNet
+recipe; the YAML files in ``configs/`` change what differs. This module does
+not import TensorFlow, so bad configurations fail fast and cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import types
+import typing
+from typing import Any, Mapping
+
+import yaml
+
+MODES = ("train", "eval", "train_and_eval")
+STRATEGIES = ("auto", "tpu", "gpu", "cpu")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+LR_SCHEDULES = ("exponential", "cosine", "constant")
+PREEMPTION_HANDLERS = ("tensorflow", "signal", "none")
+
+# Keys that decide the network's shape. A model_dir that already holds a run
+# with different values cannot be resumed into: its checkpoint would not fit.
+ARCHITECTURE_KEYS = (
+    "variant", "phi", "alpha", "beta", "gamma", "num_classes", "resolution",
+)
+
+
+def _field(default: Any, help: str) -> Any:  # pylint: disable=redefined-builtin
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``None`` means "derive it" (see ``resolve``)."""
+
+    # --- model -------------------------------------------------------------
+    variant: str = _field("b0", "Network name from efficientnet_tpu.list_variants().")
+    phi: float | None = _field(None, "Compound coefficient; only with variant b0 (any real, negative = smaller).")
+    alpha: float | None = _field(None, "Depth coefficient override for compound scaling (needs --phi).")
+    beta: float | None = _field(None, "Width coefficient override for compound scaling (needs --phi).")
+    gamma: float | None = _field(None, "Resolution coefficient override for compound scaling (needs --phi).")
+    resolution: int | None = _field(None, "Input size in pixels; default: the variant's own.")
+    num_classes: int | None = _field(None, "Classifier width; default: the dataset's class count.")
+    dropout_rate: float | None = _field(None, "Dropout before the classifier; default: the variant's.")
+    drop_connect_rate: float | None = _field(0.2, "Stochastic depth rate of the last block; empty: the variant's.")
+    sync_batch_norm: bool = _field(False, "Compute batch-norm statistics over all replicas.")
+
+    # --- data --------------------------------------------------------------
+    dataset: str = _field("imagenet2012", "imagenet2012, cifar10, cifar100, cifar10_3class, folder, digits, synthetic.")
+    data_dir: str | None = _field(None, "TFDS data_dir (local or gs://), or the image folder for dataset=folder.")
+    augment: str = _field("default", "none, default, randaugment, autoaugment or seed003.")
+    eval_crop_fraction: float | None = _field(
+        None, "Center crop of the shorter side at eval and serving; default: resolution / (resolution + 32), "
+              "or 1.0 for low-resolution datasets (CIFAR, digits).")
+
+    # --- run ---------------------------------------------------------------
+    model_dir: str = _field("", "Checkpoints, TensorBoard logs, config.yaml and eval_results.json (local or gs://).")
+    mode: str = _field("train_and_eval", "train, eval or train_and_eval.")
+    tpu: str = _field("", "TPU name, 'local' on a TPU VM, or grpc://host:port; empty: no TPU.")
+    strategy: str = _field("auto", "auto, tpu, gpu or cpu.")
+    num_cpu_replicas: int = _field(1, "With strategy cpu: split the CPU into this many replicas (MirroredStrategy).")
+    precision: str = _field("mixed_bfloat16", "float32, mixed_bfloat16 or mixed_float16.")
+    train_batch_size: int = _field(4096, "Global training batch (all replicas together).")
+    eval_batch_size: int = _field(1024, "Global evaluation batch.")
+    epochs: float | None = _field(350.0, "Training length in epochs (or give train_steps).")
+    train_steps: int | None = _field(None, "Training length in steps; overrides epochs.")
+    steps_per_loop: int = _field(200, "Training steps per call of the compiled loop (host round trips).")
+    eval_every_epochs: float = _field(1.0, "In train_and_eval mode: evaluate this often (and at the end).")
+    checkpoint_every_steps: int = _field(1000, "Save a checkpoint this often (rounded to whole loops) and at the end.")
+    keep_checkpoints: int = _field(5, "How many recent checkpoints to keep.")
+    export_dir: str | None = _field(None, "Write a SavedModel here at the end.")
+    deterministic: bool = _field(False, "Seeded data order, seeded initialisation and deterministic ops.")
+    seed: int = _field(42, "Seed for initialisation, dropout and the input pipeline.")
+    jit_compile: bool = _field(False, "Compile the train step with XLA (TPUs always compile).")
+    preemption_handler: str = _field(
+        "tensorflow",
+        "tensorflow: TF's PreemptionCheckpointHandler, plus a SIGTERM handler where it does not watch SIGTERM; "
+        "signal: only the SIGTERM handler; none.")
+
+    # --- recipe ------------------------------------------------------------
+    optimizer: str = _field("rmsprop", "rmsprop, adam or sgd.")
+    learning_rate: float = _field(0.016, "Peak learning rate per lr_reference_batch examples.")
+    lr_reference_batch: int | None = _field(256, "Scale learning_rate by train_batch_size / this; empty: no scaling.")
+    lr_schedule: str = _field("exponential", "exponential (staircase decay), cosine or constant, after warm-up.")
+    warmup_epochs: float = _field(5.0, "Linear warm-up length.")
+    lr_decay_rate: float = _field(0.97, "Exponential schedule: factor per decay period.")
+    lr_decay_epochs: float = _field(2.4, "Exponential schedule: decay period.")
+    min_learning_rate: float = _field(0.0, "Cosine schedule: final value.")
+    rmsprop_decay: float = _field(0.9, "RMSProp discounting factor (rho).")
+    momentum: float = _field(0.9, "Momentum of RMSProp and SGD.")
+    epsilon: float = _field(1e-3, "Epsilon of RMSProp and Adam.")
+    adam_beta_1: float = _field(0.9, "Adam first-moment decay.")
+    adam_beta_2: float = _field(0.999, "Adam second-moment decay.")
+    label_smoothing: float = _field(0.1, "Label smoothing of the cross-entropy.")
+    weight_decay: float = _field(1e-5, "L2 penalty on conv and dense kernels (not batch norm, not biases).")
+    use_ema: bool = _field(True, "Keep an exponential moving average of the weights; evaluate and export it.")
+    ema_decay: float = _field(0.9999, "EMA decay (warmed up as min(decay, (1 + n) / (10 + n))).")
+
+    # Filled in by ``resolve``; recorded in config.yaml for export.
+    class_names: tuple[str, ...] | None = _field(None, "Class names of the dataset (set automatically).")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only, suitable for YAML."""
+        out = dataclasses.asdict(self)
+        if out["class_names"] is not None:
+            out["class_names"] = list(out["class_names"])
+        return out
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def field_type(name: str) -> type:
+    """The scalar type of a field (``float`` for ``float | None``)."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0]
+    return typing.get_origin(hint) or hint
+
+
+def is_optional(name: str) -> bool:
+    hint = typing.get_type_hints(TrainConfig)[name]
+    return type(None) in typing.get_args(hint)
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    """Checks and converts one value to the field's type, naming the source on error."""
+    if value is None or (isinstance(value, str) and value == "" and is_optional(name)
+                         and field_type(name) is not str):
+        if not is_optional(name):
+            raise ValueError(f"{source}: '{name}' must not be empty")
+        return None
+    kind = field_type(name)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise TypeError
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if kind is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise TypeError
+            return str(value)
+        if kind is tuple:
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise TypeError
+            return tuple(str(v) for v in value)
+    except (TypeError, ValueError):
+        pass
+    else:
+        raise AssertionError(f"unhandled field type {kind} for {name}")
+    raise ValueError(f"{source}: '{name}' must be {kind.__name__}, got {value!r}")
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    """Reads a config file with ``yaml.safe_load``; unknown keys are errors."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path} does not exist")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping of config keys, got {type(data).__name__}")
+    unknown = sorted(k for k in data if k not in FIELDS)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(map(str, unknown))}; "
+                         f"valid keys: {', '.join(FIELDS)}")
+    return {k: _coerce(k, v, path) for k, v in data.items()}
+
+
+def merge(*layers: Mapping[str, Any], sources: tuple[str, ...] | None = None) -> TrainConfig:
+    """Merges override layers over the defaults, later layers winning.
+
+    ``epochs`` and ``train_steps`` are two ways of saying one thing: a layer
+    that sets one of them clears the other from the layers below it.
+    """
+    values: dict[str, Any] = {}
+    sources = sources or tuple(f"layer {i}" for i in range(len(layers)))
+    for layer, source in zip(layers, sources):
+        unknown = sorted(k for k in layer if k not in FIELDS)
+        if unknown:
+            raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)}")
+        layer = {k: _coerce(k, v, source) for k, v in layer.items()}
+        if layer.get("epochs") is not None and layer.get("train_steps") is not None:
+            raise ValueError(f"{source}: give either epochs or train_steps, not both")
+        if "train_steps" in layer and layer["train_steps"] is not None:
+            values["epochs"] = None
+        if "epochs" in layer and layer["epochs"] is not None:
+            values["train_steps"] = None
+        values.update(layer)
+    config = TrainConfig(**values)
+    validate(config)
+    return config
+
+
+def validate(config: TrainConfig) -> None:
+    """Raises ValueError with a fix for every inconsistent setting (no TF needed)."""
+    def choice(name: str, options: tuple[str, ...]) -> None:
+        value = getattr(config, name)
+        if value not in options:
+            raise ValueError(f"--{name}={value!r} is not one of {', '.join(options)}")
+
+    choice("mode", MODES)
+    choice("strategy", STRATEGIES)
+    choice("precision", PRECISIONS)
+    choice("optimizer", OPTIMIZERS)
+    choice("lr_schedule", LR_SCHEDULES)
+    choice("preemption_handler", PREEMPTION_HANDLERS)
+    if not config.model_dir:
+        raise ValueError("--model_dir is required: checkpoints, logs and config.yaml go there")
+    if config.tpu and config.strategy in ("cpu", "gpu"):
+        raise ValueError(f"--tpu={config.tpu} contradicts --strategy={config.strategy}; "
+                         "drop --tpu or use --strategy=tpu (or auto)")
+    if config.num_cpu_replicas < 1:
+        raise ValueError("--num_cpu_replicas must be >= 1")
+    if config.num_cpu_replicas > 1 and config.strategy != "cpu":
+        raise ValueError("--num_cpu_replicas > 1 needs --strategy=cpu")
+    if config.phi is not None and not math.isfinite(config.phi):
+        raise ValueError(f"--phi must be a finite number, got {config.phi}")
+    for name in ("alpha", "beta", "gamma"):
+        value = getattr(config, name)
+        if value is not None:
+            if config.phi is None:
+                raise ValueError(f"--{name} overrides a compound-scaling coefficient and needs --phi")
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"--{name} must be a positive number, got {value}")
+    positive_ints = ("train_batch_size", "eval_batch_size", "steps_per_loop",
+                     "checkpoint_every_steps", "keep_checkpoints")
+    for name in positive_ints:
+        if getattr(config, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(config, name)}")
+    if config.resolution is not None and config.resolution < 8:
+        raise ValueError(f"--resolution must be >= 8 pixels, got {config.resolution}")
+    if config.num_classes is not None and config.num_classes < 2:
+        raise ValueError(f"--num_classes must be >= 2, got {config.num_classes}")
+    if config.epochs is None and config.train_steps is None and config.mode != "eval":
+        raise ValueError("give --epochs or --train_steps")
+    if config.epochs is not None and not config.epochs > 0:
+        raise ValueError(f"--epochs must be > 0, got {config.epochs}")
+    if config.train_steps is not None and config.train_steps < 1:
+        raise ValueError(f"--train_steps must be >= 1, got {config.train_steps}")
+    if config.lr_reference_batch is not None and config.lr_reference_batch < 1:
+        raise ValueError("--lr_reference_batch must be >= 1 (or empty for no scaling)")
+    if not config.learning_rate > 0:
+        raise ValueError(f"--learning_rate must be > 0, got {config.learning_rate}")
+    for name in ("warmup_epochs", "weight_decay", "label_smoothing", "min_learning_rate"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"--{name} must be >= 0, got {getattr(config, name)}")
+    if not 0 <= config.label_smoothing < 1:
+        raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
+    if config.eval_crop_fraction is not None and not 0 < config.eval_crop_fraction <= 1:
+        raise ValueError(f"--eval_crop_fraction must be in (0, 1], got {config.eval_crop_fraction}")
+    for name in ("dropout_rate", "drop_connect_rate"):
+        value = getattr(config, name)
+        if value is not None and not 0 <= value < 1:
+            raise ValueError(f"--{name} must be in [0, 1), got {value}")
+    for name in ("ema_decay", "lr_decay_rate", "rmsprop_decay", "adam_beta_1", "adam_beta_2"):
+        if not 0 < getattr(config, name) <= 1:
+            raise ValueError(f"--{name} must be in (0, 1], got {getattr(config, name)}")
+    if not 0 <= config.momentum < 1:
+        raise ValueError(f"--momentum must be in [0, 1), got {config.momentum}")
+    if not config.epsilon > 0:
+        raise ValueError(f"--epsilon must be > 0, got {config.epsilon}")
+    if config.lr_decay_epochs <= 0:
+        raise ValueError(f"--lr_decay_epochs must be > 0, got {config.lr_decay_epochs}")
+    if config.eval_every_epochs <= 0:
+        raise ValueError(f"--eval_every_epochs must be > 0, got {config.eval_every_epochs}")
+
+
+def replace(config: TrainConfig, **changes: Any) -> TrainConfig:
+    """``dataclasses.replace`` followed by validation."""
+    new = dataclasses.replace(config, **changes)
+    validate(new)
+    return new
+
+
+def steps_per_epoch(config: TrainConfig, num_train_examples: int) -> float:
+    return num_train_examples / config.train_batch_size
+
+
+def total_train_steps(config: TrainConfig, num_train_examples: int) -> int:
+    """``train_steps``, or ``epochs`` converted with the global batch (at least 1)."""
+    if config.train_steps is not None:
+        return config.train_steps
+    assert config.epochs is not None
+    return max(1, math.ceil(config.epochs * steps_per_epoch(config, num_train_examples)))
+
+
+def peak_learning_rate(config: TrainConfig) -> float:
+    """The linear scaling rule: ``learning_rate x batch / reference batch``."""
+    if config.lr_reference_batch is None:
+        return config.learning_rate
+    return config.learning_rate * config.train_batch_size / config.lr_reference_batch
+
+
+CONFIG_FILENAME = "config.yaml"
+
+
+def config_path(model_dir: str) -> str:
+    return os.path.join(model_dir, CONFIG_FILENAME)
+
+
+def dump(config: TrainConfig, model_dir: str) -> str:
+    """Writes the resolved config to ``model_dir/config.yaml`` (any tf.io.gfile path)."""
+    import tensorflow as tf  # Lazy: gs:// paths need TF's file system.
+
+    tf.io.gfile.makedirs(model_dir)
+    path = config_path(model_dir)
+    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+    return path
+
+
+def load_run_config(model_dir: str) -> dict[str, Any]:
+    """Reads ``model_dir/config.yaml`` written by a training run (safe YAML)."""
+    import tensorflow as tf
+
+    path = config_path(model_dir)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{path} does not exist: is {model_dir} the model_dir of a training run?")
+    with tf.io.gfile.GFile(path, "r") as f:
+        data = yaml.safe_load(f.read())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a mapping of config keys")
+    return data
+
+
+def from_dict(data: Mapping[str, Any], source: str = "config") -> TrainConfig:
+    """A TrainConfig from a dict such as a loaded config.yaml; keys this version does not know are ignored."""
+    known = {k: _coerce(k, v, source) for k, v in data.items() if k in FIELDS}
+    return TrainConfig(**known)
+
+
+def check_same_architecture(config: TrainConfig, previous: Mapping[str, Any], model_dir: str) -> None:
+    """Refuses to resume a model_dir trained with a different network."""
+    for key in ARCHITECTURE_KEYS:
+        if key in previous and previous[key] != getattr(config, key):
+            raise ValueError(
+                f"{model_dir} holds a run with {key}={previous[key]!r}, not {getattr(config, key)!r}; "
+                "use another --model_dir or the same settings to resume")

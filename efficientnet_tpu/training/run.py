@@ -1,0 +1,175 @@
+"""Runs one configured job end to end: resolve, distribute, train and/or evaluate, export.
+
+``efficientnet_tpu.train`` (the command line) turns flags into a TrainConfig
+and calls ``run``; tests and notebooks can call ``run`` directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import keras
+import tensorflow as tf
+
+from efficientnet_tpu import data as data_lib
+from efficientnet_tpu.training import config as config_lib
+from efficientnet_tpu.training.checkpoint import checkpoint_steps, load_trained_model
+from efficientnet_tpu.training.config import TrainConfig
+from efficientnet_tpu.training.loop import Trainer
+from efficientnet_tpu.training.modeling import model_spec
+from efficientnet_tpu.training.strategy import StrategyInfo, resolve_strategy
+
+
+def resolve(config: TrainConfig, info) -> TrainConfig:
+    """Fills what the config leaves to the variant and the dataset (validates the variant too)."""
+    spec = model_spec(config)
+    resolution = config.resolution or spec.resolution
+    num_classes = config.num_classes or info.num_classes
+    if info.class_names is not None and num_classes != len(info.class_names):
+        class_names = None
+    else:
+        class_names = tuple(info.class_names) if info.class_names is not None else None
+    crop = config.eval_crop_fraction
+    if crop is None:
+        crop = (info.default_crop_fraction(resolution) if hasattr(info, "default_crop_fraction")
+                else resolution / (resolution + 32))
+    return config_lib.replace(
+        config,
+        resolution=resolution,
+        num_classes=num_classes,
+        class_names=class_names,
+        eval_crop_fraction=float(crop),
+        dropout_rate=spec.dropout_rate if config.dropout_rate is None else config.dropout_rate,
+        drop_connect_rate=spec.drop_connect_rate if config.drop_connect_rate is None else config.drop_connect_rate,
+    )
+
+
+@contextlib.contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Sets Keras' global dtype policy for the run and puts the previous one back afterwards."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def seed_everything(config: TrainConfig) -> None:
+    """Seeded initialisation always; deterministic kernels with --deterministic."""
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def input_fns(config: TrainConfig, info, strategy_kind: str):
+    """Per-replica input functions for tf.distribute, following the data contract."""
+    dtype = tf.bfloat16 if (strategy_kind == "tpu" and config.precision == "mixed_bfloat16") else tf.float32
+    seed = config.seed
+
+    def train_fn(context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
+        """The training stream from global step ``start_step`` on.
+
+        Used with start_step > 0 only when the iterator's position could not
+        be checkpointed (multi-replica strategies): deterministic runs replay
+        the stream to the exact position (cost grows with the step), others
+        start a stream reshuffled with a seed derived from the step.
+        """
+        replay = start_step > 0 and config.deterministic
+        stream_seed = seed if (start_step == 0 or replay) else seed + start_step
+        dataset = data_lib.build_dataset(
+            config.dataset, info.train_split, global_batch_size=config.train_batch_size,
+            image_size=config.resolution, training=True, augment=config.augment, data_dir=config.data_dir,
+            input_context=context, dtype=dtype, seed=stream_seed, deterministic=config.deterministic)
+        if replay:
+            batches_per_step = max(1, context.num_replicas_in_sync // context.num_input_pipelines)
+            dataset = dataset.skip(start_step * batches_per_step)
+        return dataset
+
+    def eval_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return data_lib.build_dataset(
+            config.dataset, info.eval_split, global_batch_size=config.eval_batch_size,
+            image_size=config.resolution, training=False, augment="none", data_dir=config.data_dir,
+            input_context=context, dtype=dtype, seed=seed, deterministic=config.deterministic,
+            crop_fraction=config.eval_crop_fraction)
+
+    return train_fn, eval_fn
+
+
+def eval_every_steps(config: TrainConfig, num_train_examples: int) -> int:
+    per_epoch = config_lib.steps_per_epoch(config, num_train_examples)
+    return max(1, round(config.eval_every_epochs * per_epoch))
+
+
+def export(config: TrainConfig) -> str:
+    """Exports the newest checkpoint (EMA weights when kept) as a SavedModel to ``export_dir``."""
+    from efficientnet_tpu.export import export_saved_model  # pylint: disable=import-outside-toplevel
+
+    model, info = load_trained_model(config.model_dir)
+    path = export_saved_model(model, config.export_dir, image_size=int(info["image_size"]),
+                              crop_fraction=float(info["eval_crop_fraction"]),
+                              class_names=info.get("class_names"))
+    return path
+
+
+def run(config: TrainConfig, *, progress: bool = True,
+        strategy_info: StrategyInfo | None = None) -> dict[str, Any]:
+    """Runs ``config.mode``; returns {"step", "eval": results or None, "export_dir": path or None}."""
+    with precision_policy(config.precision):
+        seed_everything(config)
+        info = data_lib.dataset_info(config.dataset, config.data_dir)
+        config = resolve(config, info)
+        model_dir = config.model_dir
+        has_checkpoint = bool(checkpoint_steps(model_dir)) if tf.io.gfile.exists(model_dir) else False
+        if config.mode == "eval" and not has_checkpoint:
+            raise FileNotFoundError(f"--mode=eval but {model_dir} holds no checkpoint; "
+                                    "train first (--mode=train or train_and_eval)")
+        if tf.io.gfile.exists(config_lib.config_path(model_dir)):
+            config_lib.check_same_architecture(config, config_lib.load_run_config(model_dir), model_dir)
+        train_fn, eval_fn = input_fns(config, info, strategy_info.kind if strategy_info else "cpu")
+        # Fail on missing data now, before connecting to a TPU or building the network
+        # (making the pipelines reads nothing yet).
+        if config.mode != "eval":
+            train_fn(tf.distribute.InputContext())
+        if config.mode != "train":
+            eval_fn(tf.distribute.InputContext())
+        if strategy_info is None:
+            strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas)
+        if strategy_info.is_chief and config.mode != "eval":
+            config_lib.dump(config, model_dir)
+        train_fn, eval_fn = input_fns(config, info, strategy_info.kind)
+        trainer = Trainer(
+            config, strategy_info, num_train_examples=info.num_train_examples,
+            train_input_fn=train_fn if config.mode != "eval" else None,
+            eval_input_fn=eval_fn if config.mode != "train" else None,
+            progress=progress)
+        try:
+            trainer.log_model_size()
+            step = trainer.restore()
+            if config.mode != "eval":
+                total = trainer.total_steps
+                if progress and strategy_info.is_chief:
+                    print(f"training {config.variant}{'' if config.phi is None else f' phi={config.phi:g}'} on "
+                          f"{config.dataset} for {total} steps of {config.train_batch_size} "
+                          f"({total * config.train_batch_size / info.num_train_examples:.2f} epochs) on "
+                          f"{strategy_info.num_replicas} replica(s) ({strategy_info.kind}), "
+                          f"{'resuming at step ' + str(step) if step else 'from scratch'}", flush=True)
+            results = None
+            if config.mode == "train":
+                trainer.train()
+            elif config.mode == "train_and_eval":
+                results = trainer.train(eval_every_steps=eval_every_steps(config, info.num_train_examples))
+                if results is None:
+                    results = trainer.evaluate()
+            else:
+                results = trainer.evaluate()
+            step = trainer.step
+        finally:
+            trainer.close()
+        exported = None
+        if config.export_dir and strategy_info.is_chief:
+            exported = export(config)
+            if progress:
+                print(f"exported SavedModel to {exported}", flush=True)
+        return {"step": step, "eval": results, "export_dir": exported, "config": config}
