@@ -1,0 +1,119 @@
+"""``python -m efficientnet_tpu.export``: export the latest checkpoint of a training run.
+
+Everything the export needs besides the weights (variant, resolution, eval
+crop, class names) comes from the run's ``model_dir/config.yaml`` through
+``load_trained_model``, so nothing is passed twice and nothing can disagree
+with training.
+
+Exit status: 0 exported, 2 bad command line, 1 the export failed (no run or
+checkpoint in model_dir, unwritable export_dir, ...). Failures are one
+``error: ...`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import logging as std_logging
+import sys
+from typing import Any, Callable, Sequence
+
+from absl import app, flags, logging
+
+from efficientnet_tpu.export.saved_model import export_saved_model
+from efficientnet_tpu.export.tflite import export_tflite
+from efficientnet_tpu.training.checkpoint import load_trained_model
+
+FORMATS = {"saved_model": "SavedModel", "tflite": "TFLite model"}
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines the export flags (only when run as a program, never on import)."""
+    flags.DEFINE_string("model_dir", None, "model_dir of a training run (holds config.yaml "
+                        "and checkpoints; local or gs://).")
+    flags.DEFINE_string("export_dir", None, "Where to write the SavedModel (or model.tflite).")
+    flags.DEFINE_string("format", "saved_model", f"One of {', '.join(FORMATS)}.")
+    flags.DEFINE_bool("use_ema", None, "Export the EMA weights (true) or the raw ones (false); "
+                      "default: the EMA weights when the run kept them.")
+    flags.DEFINE_string("checkpoint_path", None, "Export this checkpoint instead of the newest "
+                        "readable one in model_dir.")
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its inputs, reported as one line."""
+
+
+def _check_flags() -> None:
+    if not FLAGS.model_dir:
+        raise UsageError("--model_dir is required: the model_dir of a training run")
+    if not FLAGS.export_dir:
+        raise UsageError("--export_dir is required: where to write the exported model")
+    if FLAGS.format not in FORMATS:
+        raise UsageError(f"--format={FLAGS.format} is not supported; use one of "
+                         f"{', '.join(FORMATS)}")
+
+
+def export_run(model_dir: str, export_dir: str, *, export_format: str = "saved_model",
+               use_ema: bool | None = None, checkpoint_path: str | None = None
+               ) -> tuple[str, dict[str, Any]]:
+    """Exports a training run's checkpoint; returns the written path and the run info."""
+    model, info = load_trained_model(model_dir, use_ema=use_ema,
+                                     checkpoint_path=checkpoint_path)
+    class_names = info.get("class_names")
+    if export_format == "tflite":
+        path = export_tflite(model, export_dir, image_size=int(info["image_size"]),
+                             class_names=class_names)
+    else:
+        path = export_saved_model(model, export_dir, image_size=int(info["image_size"]),
+                                  crop_fraction=float(info["eval_crop_fraction"]),
+                                  class_names=class_names)
+    return path, info
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _quiet_logs() -> None:
+    """Saving a SavedModel logs a dozen INFO lines: keep warnings and up.
+
+    ``--verbosity=0`` brings the INFO lines back, ``--verbosity=1`` adds the
+    traceback of an unexpected failure.
+    """
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+        std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {' '.join(argv[1:])}; all options are --flags",
+              file=sys.stderr)
+        return 2
+    _quiet_logs()
+    try:
+        _check_flags()
+        path, info = export_run(FLAGS.model_dir, FLAGS.export_dir,
+                                export_format=FLAGS.format, use_ema=FLAGS.use_ema,
+                                checkpoint_path=FLAGS.checkpoint_path)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError, RuntimeError, OSError) as error:
+        print(f"error: {_first_line(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - the CLI reports one line, never a traceback
+        logging.debug("export failed", exc_info=True)
+        print(f"error: export failed with {type(error).__name__}: {_first_line(error)} "
+              "(run with --verbosity=1 for the traceback)", file=sys.stderr)
+        return 1
+    weights = "EMA weights" if info.get("used_ema") else "raw weights"
+    print(f"exported a {FORMATS[FLAGS.format]} of {info.get('checkpoint')} (step {info.get('step')}, "
+          f"{weights}) to {path}")
+    return 0
+
+
+def run(main_fn: Callable[[Sequence[str]], int] = main) -> None:
+    """Entry point of ``python -m efficientnet_tpu.export``."""
+    define_flags()
+    app.run(main_fn)

@@ -1,0 +1,69 @@
+"""Convert a Keras classifier to a float32 TFLite flatbuffer.
+
+TensorFlow 2.21 still ships ``tf.lite.TFLiteConverter``; only the interpreter
+is deprecated in favour of the separate ``ai-edge-litert`` package. The
+converted graph takes the same float pixels as ``serving_default`` and returns
+``logits``, ``probabilities`` and ``classes`` through its ``serving_default``
+signature; class names, if any, go to ``labels.txt`` beside the model.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from efficientnet_tpu.export.saved_model import (
+    build_serving_functions, check_serving_arguments)
+from efficientnet_tpu.export.serving import SERVING_DEFAULT
+
+TFLITE_FILENAME = "model.tflite"
+LABELS_FILENAME = "labels.txt"
+
+
+def tflite_converter_available() -> bool:
+    """Whether this TensorFlow still ships the TFLite converter."""
+    return hasattr(getattr(tf, "lite", None), "TFLiteConverter")
+
+
+def convert_to_tflite(model: keras.Model, *, image_size: int) -> bytes:
+    """Returns the float32 TFLite flatbuffer of ``model`` (no quantization)."""
+    if not tflite_converter_available():
+        raise RuntimeError(
+            f"TensorFlow {tf.__version__} does not ship tf.lite.TFLiteConverter; "
+            "export a SavedModel and convert it with the LiteRT tools instead")
+    # crop_fraction only matters to serve_image_bytes, which TFLite does not get.
+    functions = build_serving_functions(model, image_size=image_size, crop_fraction=1.0)
+    archive = keras.export.ExportArchive()
+    archive.track(functions.model)
+    archive.add_endpoint(SERVING_DEFAULT, functions.predict_without_names,
+                         input_signature=[functions.images_spec])
+    # Through a SavedModel written by ExportArchive: converting a concrete
+    # function of a Keras 3 model directly (or a SavedModel of a tf.Module
+    # holding the model) leaves its variables as uninitialised TFLite resource
+    # variables, and the outputs are garbage.
+    with tempfile.TemporaryDirectory(prefix="efficientnet_tflite_") as saved_model_dir:
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            saved_model_dir, signature_keys=[SERVING_DEFAULT])
+        converter.optimizations = []  # float model: no weight quantization
+        return converter.convert()
+
+
+def export_tflite(model: keras.Model, export_dir: str, *, image_size: int,
+                  class_names: Sequence[str] | None = None) -> str:
+    """Writes ``export_dir/model.tflite`` (and labels.txt) and returns its path."""
+    check_serving_arguments(model, image_size=image_size, class_names=class_names)
+    flatbuffer = convert_to_tflite(model, image_size=image_size)
+    export_dir = os.fspath(export_dir)
+    tf.io.gfile.makedirs(export_dir)  # tf.io.gfile: export_dir may be gs://
+    path = os.path.join(export_dir, TFLITE_FILENAME)
+    with tf.io.gfile.GFile(path, "wb") as file:
+        file.write(flatbuffer)
+    if class_names is not None:
+        with tf.io.gfile.GFile(os.path.join(export_dir, LABELS_FILENAME), "w") as file:
+            file.write("".join(f"{name}\n" for name in class_names))
+    return path
