@@ -131,7 +131,7 @@ def test_schedule_warmup_then_staircase_decay():
     assert float(cosine(100)) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_weight_decay_skips_batch_norm_and_biases():
+def test_weight_decay_covers_kernels_and_biases_but_not_batch_norm():
     import keras
 
     from efficientnet_tpu.training.optimizer import decayed_variables, l2_penalty
@@ -142,7 +142,11 @@ def test_weight_decay_skips_batch_norm_and_biases():
     x = keras.layers.GlobalAveragePooling2D()(depthwise(norm(conv(inputs))))
     model = keras.Model(inputs, dense(x))
     decayed = {id(v) for v in decayed_variables(model)}
-    assert decayed == {id(conv.kernel), id(depthwise.kernel), id(dense.kernel)}
+    # As the reference: every trainable variable outside batch norm, biases included.
+    assert decayed == {
+        id(conv.kernel), id(depthwise.kernel), id(depthwise.bias), id(dense.kernel), id(dense.bias)
+    }
+    assert not decayed & {id(v) for v in norm.trainable_variables}
     expected = 1e-5 * sum(float(np.sum(np.square(v.numpy()))) / 2 for v in decayed_variables(model))
     assert float(l2_penalty(decayed_variables(model), 1e-5)) == pytest.approx(expected, rel=1e-5)
 

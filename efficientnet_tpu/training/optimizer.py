@@ -1,9 +1,10 @@
 """Optimizers and weight decay from the config.
 
 Weight decay is an L2 term added to the loss, as in the reference
-implementation, and it covers conv and dense kernels only: batch-norm scales
-and offsets, biases and the optional trainable swish beta are left alone
-(they are the variables with fewer than two dimensions).
+implementation, over every trainable variable except batch-norm scales and
+offsets: conv and dense kernels and biases (the reference decays all
+variables whose name lacks "batch_normalization"). The optional trainable
+swish beta, which the reference does not have, is a scalar and is left alone.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from efficientnet_tpu.training.config import TrainConfig
 
 
 def decayed_variables(model: keras.Model) -> list:
-    """Trainable kernels of conv, depthwise and dense layers (rank >= 2)."""
-    return [v for v in model.trainable_variables if len(v.shape) >= 2]
+    """Trainable variables outside batch-norm layers: kernels and biases, not scalars."""
+    batch_norm = {
+        id(variable)
+        for layer in model._flatten_layers(include_self=False, recursive=True)  # pylint: disable=protected-access
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for variable in layer.trainable_variables
+    }
+    return [v for v in model.trainable_variables if id(v) not in batch_norm and len(v.shape) >= 1]
 
 
 def l2_penalty(variables: list, weight_decay: float) -> tf.Tensor:
