@@ -227,3 +227,16 @@ def test_top_k_counts_and_progress_line():
     line = ProgressLine(100, enabled=False).format(
         25, {"loss": 2.5, "accuracy": 0.5, "learning_rate": 0.1}, 1234.0, 0.05, 75 * 0.05)
     assert "step 25/100" in line and "25%" in line and "1,234 img/s" in line and "ETA 0:03" in line
+
+
+def test_a_relative_model_dir_trains_resumes_and_loads(tmp_path, monkeypatch):
+    # The README's demo passes --model_dir=runs/digits: checkpoint paths must not be doubled.
+    monkeypatch.chdir(tmp_path)
+    config = tiny("runs/relative", train_steps=2)
+    trainer = make_trainer(config)
+    trainer.run_loop(2)
+    trainer.save()
+    assert [step for step, _ in checkpoint_steps("runs/relative")] == [2]
+    assert all(os.path.exists(path + ".index") for _, path in checkpoint_steps("runs/relative"))
+    model, info = load_trained_model("runs/relative")
+    assert info["step"] == 2 and model.output_shape[-1] == 10

@@ -45,11 +45,11 @@ def checkpoint_steps(directory: str) -> list[tuple[int, str]]:
     state = tf.train.get_checkpoint_state(directory)
     if state is None:
         return []
+    # get_checkpoint_state has already joined relative entries onto `directory`
+    # (joining again would double a relative model_dir: runs/x/runs/x/ckpt-1).
     paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
     out = []
     for path in paths:
-        if not os.path.isabs(path) and "://" not in path:
-            path = os.path.join(directory, path)
         try:
             step = int(path.rsplit("-", 1)[-1])
         except ValueError:
