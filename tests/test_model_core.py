@@ -245,3 +245,17 @@ def test_count_macs_equals_tensorflows_profiler_on_b0():
     profile = tf.compat.v1.profiler.profile(graph=graph, cmd="scope", options=options)
     # The profiler counts a multiply-add as two float operations.
     assert profile.total_float_ops // 2 == et.count_macs(model) == 385_814_752
+
+
+@pytest.mark.parametrize("variant", ["b0", "b0_fused", "b0_meconv", "b0_compact", "b0_compact_conv131"])
+def test_every_block_type_has_all_its_weights_from_construction(variant):
+    # A trainable swish beta inside any block must exist before the first call,
+    # or weights saved from a used model would not fit a freshly built one.
+    kwargs = dict(phi=-3, num_classes=3, input_shape=(32, 32, 3), activation="swish", trainable_swish_beta=True)
+    model = et.build_model(variant, **kwargs)
+    count = len(model.weights)
+    model(np.zeros((1, 32, 32, 3), "float32"), training=False)
+    assert len(model.weights) == count
+    fresh = et.build_model(variant, **kwargs)
+    fresh.set_weights(model.get_weights())
+    assert sum("beta" in w.path and w.trainable and w.shape == () for w in model.weights) > 0

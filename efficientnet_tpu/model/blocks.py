@@ -193,11 +193,9 @@ class MBConv(ResidualBlock):
         self.project_bn = self._bn("project_bn")
 
     def _layer_sequence(self) -> list[keras.layers.Layer]:
-        expand = (
-            [self.expand_conv, self.expand_bn, self.expand_act] if self.expand_conv is not None else []
-        )
+        expand = [self.expand_conv, self.expand_bn] if self.expand_conv is not None else []
         se = [self.se] if self.se is not None and self.se_position == "after_dw" else []
-        return [*expand, self.dwconv, self.bn, self.dw_act, *se, self.project_conv, self.project_bn]
+        return [*expand, self.dwconv, self.bn, *se, self.project_conv, self.project_bn]
 
     def _main_path(self, inputs, training=None):
         x = inputs

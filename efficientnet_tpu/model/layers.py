@@ -39,9 +39,9 @@ class Swish(keras.layers.Layer):
         super().__init__(**kwargs)
         self.beta = float(beta)
         self.trainable_beta = bool(trainable_beta)
-
-    def build(self, input_shape: Sequence[int | None]) -> None:
         if self.trainable_beta:
+            # A scalar needs no input shape: creating it here means every block that
+            # holds a Swish has all its weights from construction, not after a first call.
             self.beta_weight = self.add_weight(
                 name="beta",
                 shape=(),
@@ -149,10 +149,8 @@ class SqueezeExcite(keras.layers.Layer):
 
     def build(self, input_shape):
         pooled = (input_shape[0], 1, 1, input_shape[-1])
-        squeezed = (input_shape[0], 1, 1, self.squeeze_channels)
         self.se_reduce.build(pooled)
-        self.se_act.build(squeezed)
-        self.se_expand.build(squeezed)
+        self.se_expand.build((input_shape[0], 1, 1, self.squeeze_channels))
 
     def call(self, inputs):
         gate = ops.mean(inputs, axis=(1, 2), keepdims=True)
