@@ -113,7 +113,7 @@ def compare_with_fit(batch_size: int, resolution: int, steps: int, rounds: int) 
                         times[name].append(time_call(contenders[name]))
                     times[FIT].append(elapsed)
 
-        fit_model.fit(fit_data, steps_per_epoch=steps * (rounds + 1), epochs=1, verbose=0,
+        fit_model.fit(fit_data, steps_per_epoch=steps * (rounds + 1), epochs=1, verbose=0, shuffle=False,
                       callbacks=[Alternate()])
         return times
 
