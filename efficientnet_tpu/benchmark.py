@@ -23,7 +23,7 @@ from absl import app, flags
 
 from efficientnet_tpu.machine import cpu_description
 from efficientnet_tpu.model import build_model, get_spec
-from efficientnet_tpu.weights import KERAS_CONSTRUCTORS
+from efficientnet_tpu.model.weights import KERAS_CONSTRUCTORS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("variant", "b0", "Our variant; needs a Keras Applications twin for --compare=keras.")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import efficientnet_tpu as et
-from efficientnet_tpu.weights import load_keras_applications
+from efficientnet_tpu.model.weights import load_keras_applications
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])

@@ -10,7 +10,7 @@ import pytest
 
 from efficientnet_tpu import build_model, get_spec
 from efficientnet_tpu.model.layers import Normalize
-from efficientnet_tpu.weights import KERAS_CONSTRUCTORS, load_keras_applications
+from efficientnet_tpu.model.weights import KERAS_CONSTRUCTORS, load_keras_applications
 
 V2_VARIANTS = ["v2_b0", "v2_b1", "v2_b2", "v2_b3", "v2_s", "v2_m", "v2_l"]
 PINNED = {"v2_b0": 7_139_704, "v2_s": 21_458_488}

@@ -1,4 +1,5 @@
-"""The model package: layers, specs, the variant registry, the builder and the MAC counter.
+"""The model package: layers, blocks, specs, the variant registry, the builder, the MAC counter
+and the Keras Applications weight loader (`weights`).
 
 Only `keras` and `keras.ops` are used here (no TensorFlow), so models run on
 any Keras 3 backend.
