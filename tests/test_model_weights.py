@@ -53,7 +53,10 @@ def pixels(shape, seed=0) -> np.ndarray:
     return np.stack([noise, gradient]).astype("float32")
 
 
-@pytest.mark.parametrize("variant, constructor", [("b0", "EfficientNetB0"), ("b3", "EfficientNetB3")])
+@pytest.mark.parametrize(
+    "variant, constructor",
+    [("b0", "EfficientNetB0"), pytest.param("b3", "EfficientNetB3", marks=pytest.mark.slow)],  # b3: 300 px, twice
+)
 def test_outputs_equal_keras_applications(variant, constructor):
     source = getattr(keras.applications, constructor)(weights=None, classifier_activation=None)
     randomize(source, seed=1)

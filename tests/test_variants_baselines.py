@@ -79,6 +79,7 @@ def test_resnet152_outputs_equal_keras_given_the_same_weights(resnets):
     np.testing.assert_allclose(got / scale, expected / scale, atol=2e-5)
 
 
+@pytest.mark.slow  # a second ResNet-152 from its config
 def test_resnet152_round_trips_through_get_config(resnets):
     _, ours = resnets
     images = np.random.default_rng(2).uniform(0, 255, (1, 64, 64, 3)).astype("float32")
