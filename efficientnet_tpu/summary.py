@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from absl import app, flags
 
 from efficientnet_tpu.model import build_from_spec, count_macs, get_spec, list_variants, resolve_blocks
+from efficientnet_tpu.model.blocks import block_class
 from efficientnet_tpu.model.specs import BlockSpec, ModelSpec
 
 FLAGS = flags.FLAGS
@@ -27,14 +28,6 @@ flags.DEFINE_float("phi", None, "Compound-scaling coefficient (b0 and the b0-bas
 flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
 flags.DEFINE_enum("format", "table", ["table", "json", "markdown"], "Output format.")
 flags.DEFINE_bool("all", False, "Summarize every registered variant instead of one.")
-
-_OPERATORS = {
-    "mbconv": "MBConv{e}, k{k}x{k}",
-    "fused_mbconv": "Fused-MBConv{e}, k{k}x{k}",
-    "meconv": "MEConv, k{k}x{k}",
-    "conv31": "Conv31, k{k}x{k}",
-    "conv131": "Conv131, k{k}x{k}",
-}
 
 
 @dataclass(frozen=True)
@@ -56,8 +49,8 @@ class StageRow:
 
 
 def _operator(block: BlockSpec) -> str:
-    expand = f"{block.expand_ratio:g}"
-    text = _OPERATORS[block.block].format(e=expand, k=block.kernel_size)
+    """The block class's Table-1 label for this block, plus its stride when it reduces."""
+    text = block_class(block.block).label.format(expand=block.expand_ratio, kernel=block.kernel_size)
     if block.stride == 2:
         text += ", stride 2"
     return text
@@ -82,13 +75,17 @@ def stage_table(spec: ModelSpec, input_hw: tuple[int, int] | None = None) -> lis
 
 
 def describe(variant: str, phi: float | None = None, num_classes: int = 1000) -> dict[str, Any]:
-    """Everything the summary prints for one network, as plain data."""
-    spec = get_spec(variant, phi)
+    """Everything the summary prints for one named network, as plain data."""
+    return describe_spec(get_spec(variant, phi), num_classes)
+
+
+def describe_spec(spec: ModelSpec, num_classes: int = 1000) -> dict[str, Any]:
+    """The summary of any spec (a registered variant or one built by hand): phi, size, cost, Table 1."""
     model = build_from_spec(spec, num_classes=num_classes)
     params = int(sum(math.prod(w.shape) for w in model.trainable_weights))
     return {
-        "variant": variant,
-        "phi": phi,
+        "variant": spec.name,
+        "phi": spec.phi,
         "resolution": spec.resolution,
         "params": params,
         "macs": count_macs(model),

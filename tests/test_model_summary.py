@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from efficientnet_tpu.summary import describe, format_table
 
 TABLE_1 = [  # VARIANTS.md section 1: (stage, operator, input resolution, channels, layers)
@@ -44,6 +46,7 @@ def run_summary(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # four interpreter starts, each importing TensorFlow
 def test_command_line_json_and_errors():
     done = run_summary("--variant=b0", "--phi=1", "--num_classes=10", "--format=json")
     assert done.returncode == 0, done.stderr

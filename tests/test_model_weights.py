@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import efficientnet_tpu as et
-from efficientnet_tpu.weights import load_keras_applications
+from efficientnet_tpu.model.weights import load_keras_applications
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
@@ -53,7 +53,10 @@ def pixels(shape, seed=0) -> np.ndarray:
     return np.stack([noise, gradient]).astype("float32")
 
 
-@pytest.mark.parametrize("variant, constructor", [("b0", "EfficientNetB0"), ("b3", "EfficientNetB3")])
+@pytest.mark.parametrize(
+    "variant, constructor",
+    [("b0", "EfficientNetB0"), pytest.param("b3", "EfficientNetB3", marks=pytest.mark.slow)],  # b3: 300 px, twice
+)
 def test_outputs_equal_keras_applications(variant, constructor):
     source = getattr(keras.applications, constructor)(weights=None, classifier_activation=None)
     randomize(source, seed=1)

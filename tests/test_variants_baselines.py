@@ -56,12 +56,14 @@ def resnets():
     return reference, ours
 
 
+@pytest.mark.slow  # the fixture builds ResNet-152 twice (Keras' and ours)
 def test_resnet152_has_keras_parameter_count(resnets):
     reference, ours = resnets
     assert trainable_params(ours) == 58_240_010 == trainable_params(reference)
     assert len(ours.weights) == len(reference.weights)
 
 
+@pytest.mark.slow
 def test_resnet152_outputs_equal_keras_given_the_same_weights(resnets):
     reference, ours = resnets
     images = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
@@ -79,6 +81,7 @@ def test_resnet152_outputs_equal_keras_given_the_same_weights(resnets):
     np.testing.assert_allclose(got / scale, expected / scale, atol=2e-5)
 
 
+@pytest.mark.slow  # a second ResNet-152 from its config
 def test_resnet152_round_trips_through_get_config(resnets):
     _, ours = resnets
     images = np.random.default_rng(2).uniform(0, 255, (1, 64, 64, 3)).astype("float32")

@@ -8,7 +8,6 @@ import pytest
 
 from efficientnet_tpu import build_model, get_spec
 from efficientnet_tpu.model import resolve_blocks
-from efficientnet_tpu.model.blocks import BLOCK_TYPES
 from efficientnet_tpu.model.blocks_extra import Conv31, Conv131, FusedMBConv, MEConv
 
 
@@ -81,10 +80,6 @@ def test_every_block_takes_se_at_both_positions(cls, position):
     assert tuple(outputs.shape) == (1, 8, 8, 16)
     assert block.se.squeeze_channels == 4
     assert block.se.channels == (block.inner_channels if position == "after_dw" else 16)
-
-
-def test_block_types_registry_has_every_block_name():
-    assert set(BLOCK_TYPES) == {"mbconv", "fused_mbconv", "meconv", "conv31", "conv131"}
 
 
 def test_b0_lite_pin_and_structure():

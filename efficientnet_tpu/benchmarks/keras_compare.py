@@ -62,7 +62,7 @@ def _run(values: flags.FlagValues) -> None:
     import numpy as np
 
     from efficientnet_tpu.model import build_model, get_spec
-    from efficientnet_tpu.weights import KERAS_CONSTRUCTORS
+    from efficientnet_tpu.model.weights import KERAS_CONSTRUCTORS
 
     constructor = KERAS_CONSTRUCTORS.get(values.variant)
     if constructor is None:

@@ -1,4 +1,5 @@
-"""The model package: layers, specs, the variant registry, the builder and the MAC counter.
+"""The model package: layers, blocks, specs, the variant registry, the builder, the MAC counter
+and the Keras Applications weight loader (`weights`).
 
 Only `keras` and `keras.ops` are used here (no TensorFlow), so models run on
 any Keras 3 backend.
@@ -10,9 +11,11 @@ from efficientnet_tpu.model.macs import count_macs
 from efficientnet_tpu.model.specs import BlockSpec, ModelSpec, StageSpec, resolve_blocks, round_filters
 from efficientnet_tpu.model.variants import get_spec, list_variants
 
-# Imported for their registrations: the study blocks, stage knobs, named presets,
-# EfficientNetV2 and the baselines join BLOCK_TYPES and the variant registry.
-from efficientnet_tpu.model import blocks_extra, knobs, presets, v2, baselines  # noqa: E402,F401  isort: skip
+# Imported for their registrations. The block types: each module's `@register_block`
+# classes join BLOCK_TYPES (a new block file is one more name on this line).
+from efficientnet_tpu.model import blocks, blocks_extra  # noqa: E402,F401  isort: skip
+# The stage knobs, named presets, EfficientNetV2 and the baselines join the variant registry.
+from efficientnet_tpu.model import knobs, presets, v2, baselines  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "BlockSpec",

@@ -1,16 +1,22 @@
-"""Residual blocks of the EfficientNet family as Keras layer classes.
+"""Residual blocks of the EfficientNet family as Keras layer classes, and their registry.
 
 Every block shares one skeleton (`ResidualBlock`): a main path that a subclass
-defines, squeeze-and-excitation at a configurable position, and an identity
+declares once, as conv-BN-activation steps (`ConvBN`) and the place of
+squeeze-and-excitation (`SE`); SE at a configurable position; and an identity
 shortcut with stochastic depth when the input and output shapes agree. The
 sublayer names follow Keras Applications (`expand_conv`, `dwconv`, `bn`,
 `se_reduce`, `project_conv`, ...) so its weights map onto ours by name.
+
+A block type joins the model package with `@register_block("name")`: its
+class then carries everything the rest of the package asks of it (the layer,
+its inner-width rule, its Table-1 label), so a new block is one new file.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import keras
 
@@ -24,7 +30,39 @@ from efficientnet_tpu.model.layers import (
     make_activation,
 )
 
+if TYPE_CHECKING:  # specs imports this module; the hints only
+    from efficientnet_tpu.model.specs import ModelSpec, StageSpec
+
 SE_POSITIONS = ("after_dw", "end", "none")
+SE = "se"  # marks where a block's main path applies SE when se_position is "after_dw"
+
+
+@dataclass(frozen=True)
+class ConvBN:
+    """One conv, BN, activation step of a block's main path.
+
+    `unit` names the sublayers as Keras Applications does: `<unit>_conv`,
+    `<unit>_bn` and `<unit>_activation` (attribute `<unit>_act`); the
+    depthwise units "dw" and "dw_2" are `dwconv`, `bn`, `activation` (and
+    `dwconv_2`, `bn_2`, `activation_2`). `filters=None` makes the conv
+    depthwise; `activation=False` ends the step at the BN (a linear projection).
+    """
+
+    unit: str
+    filters: int | None
+    kernel_size: int = 1
+    stride: int = 1
+    activation: bool = True
+
+    def names(self) -> tuple[str, str, str, str]:
+        """(conv, BN, activation attribute, activation layer name); the conv and BN attributes are their names."""
+        if self.unit.startswith("dw"):
+            suffix = self.unit[len("dw"):]
+            return f"dwconv{suffix}", f"bn{suffix}", f"dw_act{suffix}", f"activation{suffix}"
+        return f"{self.unit}_conv", f"{self.unit}_bn", f"{self.unit}_act", f"{self.unit}_activation"
+
+
+Step = ConvBN | str  # a ConvBN or the SE marker
 
 
 def _spatial_out(size: int | None, stride: int) -> int | None:
@@ -34,11 +72,16 @@ def _spatial_out(size: int | None, stride: int) -> int | None:
 class ResidualBlock(keras.layers.Layer):
     """Skeleton shared by MBConv, Fused-MBConv, MEConv, Conv31 and Conv131.
 
-    Subclasses build their layers in `_make_layers` and run them in
-    `_main_path`; they call `self._excite(x)` at the point where
-    `se_position="after_dw"` puts the SE module. This class applies SE at
-    the block's end when `se_position="end"`, then the shortcut.
+    A subclass declares its main path once, in `_steps`: `ConvBN` steps in
+    call order, with the `SE` marker where `se_position="after_dw"` puts the
+    SE module. This class creates the sublayers from it, builds and runs
+    them, applies SE at the block's end when `se_position="end"`, then the
+    shortcut. A subclass also states its Table-1 `label` and, when it is not
+    MBConv's, its inner-width rule (`resolve_inner_channels`).
     """
+
+    # The operator column of the paper's Table 1; `{expand}` and `{kernel}` are filled in.
+    label: str = ""
 
     def __init__(
         self,
@@ -87,6 +130,10 @@ class ResidualBlock(keras.layers.Layer):
         self.id_skip = bool(id_skip)
         self.has_skip = self.id_skip and self.stride == 1 and self.in_channels == self.out_channels
 
+        if self.se_position == "after_dw" and SE not in self._steps():
+            raise ValueError(
+                f"{type(self).__name__} has no SE step in its main path; use se_position 'end' or 'none'."
+            )
         self._make_layers()
         self.se: SqueezeExcite | None = None
         if self.se_position != "none":
@@ -100,29 +147,69 @@ class ResidualBlock(keras.layers.Layer):
             else None
         )
 
-    # -- helpers for subclasses ---------------------------------------------
+    # -- what subclasses provide --------------------------------------------
+    def _steps(self) -> tuple[Step, ...]:
+        """The main path in call order: `ConvBN` steps and the `SE` marker."""
+        raise NotImplementedError
+
+    @classmethod
+    def resolve_inner_channels(
+        cls, spec: ModelSpec, stage: StageSpec, c_in: int, c_out: int, stride: int
+    ) -> int:
+        """The inner width this block gets in a network; MBConv's rule: C_in times the expand ratio."""
+        return int(c_in * stage.expand_ratio)
+
+    # -- the main path, from `_steps` ----------------------------------------
     def _bn(self, name: str) -> keras.layers.Layer:
         return batch_norm(self.bn_momentum, self.bn_epsilon, self.sync_batch_norm, name=name)
 
     def _act(self, name: str) -> keras.layers.Layer:
         return make_activation(self.activation, name=name)
 
-    def _excite(self, x):
-        """SE at the "after_dw" position; a no-op for the other positions."""
-        if self.se is not None and self.se_position == "after_dw":
-            return self.se(x)
-        return x
+    def _conv_bn_act(self, step: ConvBN) -> None:
+        """Creates one step's conv, BN and activation as attributes named by `step.names()`."""
+        conv_name, bn_name, act_attribute, act_name = step.names()
+        if step.filters is None:
+            conv = depthwise_conv2d(step.kernel_size, step.stride, name=conv_name)
+        else:
+            conv = conv2d(step.filters, step.kernel_size, step.stride, name=conv_name)
+        setattr(self, conv_name, conv)
+        setattr(self, bn_name, self._bn(bn_name))
+        if step.activation:
+            setattr(self, act_attribute, self._act(act_name))
 
-    # -- what subclasses provide --------------------------------------------
     def _make_layers(self) -> None:
-        raise NotImplementedError
+        for step in self._steps():
+            if step != SE:
+                self._conv_bn_act(step)
 
-    def _main_path(self, inputs, training=None):
-        raise NotImplementedError
+    def _step_layers(self, step: ConvBN) -> tuple[keras.layers.Layer, keras.layers.Layer, Any]:
+        conv_name, bn_name, act_attribute, _ = step.names()
+        act = getattr(self, act_attribute) if step.activation else None
+        return getattr(self, conv_name), getattr(self, bn_name), act
 
     def _layer_sequence(self) -> list[keras.layers.Layer]:
-        """The main path's layers in call order, used to build weights shape by shape."""
-        raise NotImplementedError
+        """The main path's weighted layers in call order, used to build weights shape by shape."""
+        layers: list[keras.layers.Layer] = []
+        for step in self._steps():
+            if step == SE:
+                layers += [self.se] if self.se is not None and self.se_position == "after_dw" else []
+            else:
+                layers += self._step_layers(step)[:2]
+        return layers
+
+    def _main_path(self, inputs, training=None):
+        x = inputs
+        for step in self._steps():
+            if step == SE:
+                if self.se is not None and self.se_position == "after_dw":
+                    x = self.se(x)
+                continue
+            conv, bn, act = self._step_layers(step)
+            x = bn(conv(x), training=training)
+            if act is not None:
+                x = act(x)
+        return x
 
     # -- Keras plumbing -----------------------------------------------------
     def build(self, input_shape):
@@ -176,34 +263,61 @@ class ResidualBlock(keras.layers.Layer):
         }
 
 
-@keras.saving.register_keras_serializable(package="efficientnet_tpu")
+# -- the registry --------------------------------------------------------------
+BLOCK_TYPES: dict[str, type[ResidualBlock]] = {}
+_Block = TypeVar("_Block", bound=type[ResidualBlock])
+
+
+def register_block(name: str) -> Callable[[_Block], _Block]:
+    """Class decorator: `StageSpec.block == name` builds this class, everywhere in the package.
+
+    It also registers the class for Keras serialization, so saved models that
+    contain it load back.
+    """
+
+    def decorate(cls: _Block) -> _Block:
+        if name in BLOCK_TYPES:
+            raise ValueError(f"Block type {name!r} is registered twice.")
+        if not (isinstance(cls, type) and issubclass(cls, ResidualBlock)):
+            raise TypeError(f"Block type {name!r} must be a ResidualBlock subclass, got {cls!r}.")
+        if not cls.label:
+            raise ValueError(
+                f"Block type {name!r} needs a Table-1 `label`, e.g. 'MBConv{{expand:g}}, k{{kernel}}x{{kernel}}'."
+            )
+        keras.saving.register_keras_serializable(package="efficientnet_tpu")(cls)
+        BLOCK_TYPES[name] = cls
+        return cls
+
+    return decorate
+
+
+def block_names() -> tuple[str, ...]:
+    """Every block type a `StageSpec` may name, in registration order."""
+    return tuple(BLOCK_TYPES)
+
+
+def block_class(name: str) -> type[ResidualBlock]:
+    """The layer class registered under `name` (ValueError naming the registered ones otherwise)."""
+    if name not in BLOCK_TYPES:
+        raise ValueError(f"Unknown block {name!r}; valid choices: {', '.join(BLOCK_TYPES)}.")
+    return BLOCK_TYPES[name]
+
+
+@register_block("mbconv")
 class MBConv(ResidualBlock):
     """Mobile inverted bottleneck: 1x1 expand, k x k depthwise, SE, 1x1 linear projection."""
 
+    label = "MBConv{expand:g}, k{kernel}x{kernel}"
+
+    def _steps(self) -> tuple[Step, ...]:
+        expands = self.inner_channels != self.in_channels
+        return (
+            *([ConvBN("expand", self.inner_channels)] if expands else []),
+            ConvBN("dw", None, self.kernel_size, self.stride),
+            SE,
+            ConvBN("project", self.out_channels, activation=False),
+        )
+
     def _make_layers(self) -> None:
-        self.expand_conv = self.expand_bn = self.expand_act = None
-        if self.inner_channels != self.in_channels:
-            self.expand_conv = conv2d(self.inner_channels, 1, name="expand_conv")
-            self.expand_bn = self._bn("expand_bn")
-            self.expand_act = self._act("expand_activation")
-        self.dwconv = depthwise_conv2d(self.kernel_size, self.stride, name="dwconv")
-        self.bn = self._bn("bn")
-        self.dw_act = self._act("activation")
-        self.project_conv = conv2d(self.out_channels, 1, name="project_conv")
-        self.project_bn = self._bn("project_bn")
-
-    def _layer_sequence(self) -> list[keras.layers.Layer]:
-        expand = [self.expand_conv, self.expand_bn] if self.expand_conv is not None else []
-        se = [self.se] if self.se is not None and self.se_position == "after_dw" else []
-        return [*expand, self.dwconv, self.bn, *se, self.project_conv, self.project_bn]
-
-    def _main_path(self, inputs, training=None):
-        x = inputs
-        if self.expand_conv is not None:
-            x = self.expand_act(self.expand_bn(self.expand_conv(x), training=training))
-        x = self.dw_act(self.bn(self.dwconv(x), training=training))
-        x = self._excite(x)
-        return self.project_bn(self.project_conv(x), training=training)
-
-
-BLOCK_TYPES: dict[str, type[ResidualBlock]] = {"mbconv": MBConv}
+        self.expand_conv = self.expand_bn = self.expand_act = None  # without expansion
+        super()._make_layers()

@@ -2,26 +2,20 @@
 
 They reuse `ResidualBlock`, so SE placement (`after_dw` / `end` / `none`),
 the identity shortcut and stochastic depth behave exactly as in MBConv. Each
-class registers itself in `BLOCK_TYPES` under the name a `StageSpec.block`
-uses; the package `__init__` imports this module, so the builder always sees
-them. Fused-MBConv names its sublayers as Keras Applications' EfficientNetV2
-does (`expand_conv`, `project_conv`, ...) so those weights load by name.
+class registers itself under the name a `StageSpec.block` uses; the package
+`__init__` imports this module, so the builder always sees them. Fused-MBConv
+names its sublayers as Keras Applications' EfficientNetV2 does
+(`expand_conv`, `project_conv`, ...) so those weights load by name.
 """
 
 from __future__ import annotations
 
-import keras
-
-from efficientnet_tpu.model.blocks import BLOCK_TYPES, ResidualBlock
-from efficientnet_tpu.model.layers import conv2d, depthwise_conv2d
-
-
-def _se_after_dw(block: ResidualBlock) -> list[keras.layers.Layer]:
-    """The SE layer when it sits inside the main path (for the build-order list)."""
-    return [block.se] if block.se is not None and block.se_position == "after_dw" else []
+from efficientnet_tpu.model.blocks import SE, ConvBN, ResidualBlock, Step, register_block
+from efficientnet_tpu.model.layers import conv2d
+from efficientnet_tpu.model.specs import ModelSpec, StageSpec
 
 
-@keras.saving.register_keras_serializable(package="efficientnet_tpu")
+@register_block("fused_mbconv")
 class FusedMBConv(ResidualBlock):
     """EfficientNetV2's block: one k x k conv replaces the 1x1 expansion and the depthwise conv.
 
@@ -31,33 +25,32 @@ class FusedMBConv(ResidualBlock):
     the activation, as in Keras Applications (there is no 1x1 projection).
     """
 
+    label = "Fused-MBConv{expand:g}, k{kernel}x{kernel}"
+
+    def _steps(self) -> tuple[Step, ...]:
+        k, s = self.kernel_size, self.stride
+        if self.inner_channels != self.in_channels:
+            return (
+                ConvBN("expand", self.inner_channels, k, s),
+                SE,
+                ConvBN("project", self.out_channels, activation=False),
+            )
+        return (SE, ConvBN("project", self.out_channels, k, s))
+
     def _make_layers(self) -> None:
         self.expands = self.inner_channels != self.in_channels
         self.expand_conv = self.expand_bn = self.expand_act = self.project_act = None
         if self.expands:
-            self.expand_conv = conv2d(self.inner_channels, self.kernel_size, self.stride, name="expand_conv")
-            self.expand_bn = self._bn("expand_bn")
-            self.expand_act = self._act("expand_activation")
-            self.project_conv = conv2d(self.out_channels, 1, name="project_conv")
-        else:
-            self.project_conv = conv2d(self.out_channels, self.kernel_size, self.stride, name="project_conv")
-            self.project_act = self._act("project_activation")
+            super()._make_layers()
+            return
+        # The one step whose activation is tracked before its BN: the order of a
+        # trainable swish beta among the weights stays as it always was.
+        self.project_conv = conv2d(self.out_channels, self.kernel_size, self.stride, name="project_conv")
+        self.project_act = self._act("project_activation")
         self.project_bn = self._bn("project_bn")
 
-    def _layer_sequence(self) -> list[keras.layers.Layer]:
-        expand = [self.expand_conv, self.expand_bn] if self.expands else []
-        return [*expand, *_se_after_dw(self), self.project_conv, self.project_bn]
 
-    def _main_path(self, inputs, training=None):
-        x = inputs
-        if self.expands:
-            x = self.expand_act(self.expand_bn(self.expand_conv(x), training=training))
-        x = self._excite(x)
-        x = self.project_bn(self.project_conv(x), training=training)
-        return self.project_act(x) if self.project_act is not None else x
-
-
-@keras.saving.register_keras_serializable(package="efficientnet_tpu")
+@register_block("meconv")
 class MEConv(ResidualBlock):
     """Mobile Equal-channel Convolution: three 1x1 and two depthwise convs, all M channels wide.
 
@@ -68,49 +61,44 @@ class MEConv(ResidualBlock):
     the block is defined by its three pointwise convs.
     """
 
-    def _make_layers(self) -> None:
-        width = self.inner_channels
-        self.expand_conv = conv2d(width, 1, name="expand_conv")
-        self.expand_bn = self._bn("expand_bn")
-        self.expand_act = self._act("expand_activation")
-        self.dwconv = depthwise_conv2d(self.kernel_size, self.stride, name="dwconv")
-        self.bn = self._bn("bn")
-        self.dw_act = self._act("activation")
-        self.mid_conv = conv2d(width, 1, name="mid_conv")
-        self.mid_bn = self._bn("mid_bn")
-        self.mid_act = self._act("mid_activation")
-        self.dwconv_2 = depthwise_conv2d(self.kernel_size, 1, name="dwconv_2")
-        self.bn_2 = self._bn("bn_2")
-        self.dw_act_2 = self._act("activation_2")
-        self.project_conv = conv2d(self.out_channels, 1, name="project_conv")
-        self.project_bn = self._bn("project_bn")
+    label = "MEConv, k{kernel}x{kernel}"
 
-    def _layer_sequence(self) -> list[keras.layers.Layer]:
-        return [
-            self.expand_conv,
-            self.expand_bn,
-            self.dwconv,
-            self.bn,
-            self.mid_conv,
-            self.mid_bn,
-            self.dwconv_2,
-            self.bn_2,
-            *_se_after_dw(self),
-            self.project_conv,
-            self.project_bn,
-        ]
+    def _steps(self) -> tuple[Step, ...]:
+        width, k = self.inner_channels, self.kernel_size
+        return (
+            ConvBN("expand", width),
+            ConvBN("dw", None, k, self.stride),
+            ConvBN("mid", width),
+            ConvBN("dw_2", None, k),
+            SE,
+            ConvBN("project", self.out_channels, activation=False),
+        )
 
-    def _main_path(self, inputs, training=None):
-        x = self.expand_act(self.expand_bn(self.expand_conv(inputs), training=training))
-        x = self.dw_act(self.bn(self.dwconv(x), training=training))
-        x = self.mid_act(self.mid_bn(self.mid_conv(x), training=training))
-        x = self.dw_act_2(self.bn_2(self.dwconv_2(x), training=training))
-        x = self._excite(x)
-        return self.project_bn(self.project_conv(x), training=training)
+    @classmethod
+    def resolve_inner_channels(cls, spec: ModelSpec, stage: StageSpec, c_in: int, c_out: int, stride: int) -> int:
+        """M by the spec's `meconv_expand` rule: C_out, or the expand ratio times C_in (or C_out) where it expands."""
+        expands = {
+            "none": False,
+            "stride2": stride == 2,
+            "resize": stride == 2 or c_in != c_out,
+            "out": stride == 2 or c_in != c_out,
+        }[spec.meconv_expand]
+        if not expands:
+            return c_out
+        base = c_out if spec.meconv_expand == "out" else c_in
+        return int(base * stage.expand_ratio)
 
 
-@keras.saving.register_keras_serializable(package="efficientnet_tpu")
-class Conv31(ResidualBlock):
+class _RegularConvBlock(ResidualBlock):
+    """Conv31 and Conv131: the inner width is C_out times the stage's expand ratio (VARIANTS.md's reading)."""
+
+    @classmethod
+    def resolve_inner_channels(cls, spec: ModelSpec, stage: StageSpec, c_in: int, c_out: int, stride: int) -> int:
+        return max(1, int(round(c_out * stage.expand_ratio)))
+
+
+@register_block("conv31")
+class Conv31(_RegularConvBlock):
     """A plain two-conv block for high-resolution stages: k x k conv (stride s), BN, act; 1x1 conv, BN.
 
     Regular convolutions use the hardware better than depthwise ones at
@@ -118,57 +106,29 @@ class Conv31(ResidualBlock):
     conv maps C_in to `inner_channels` (C_out times the stage's expand ratio).
     """
 
-    def _make_layers(self) -> None:
-        self.spatial_conv = conv2d(self.inner_channels, self.kernel_size, self.stride, name="spatial_conv")
-        self.spatial_bn = self._bn("spatial_bn")
-        self.spatial_act = self._act("spatial_activation")
-        self.project_conv = conv2d(self.out_channels, 1, name="project_conv")
-        self.project_bn = self._bn("project_bn")
+    label = "Conv31, k{kernel}x{kernel}"
 
-    def _layer_sequence(self) -> list[keras.layers.Layer]:
-        return [self.spatial_conv, self.spatial_bn, *_se_after_dw(self), self.project_conv, self.project_bn]
-
-    def _main_path(self, inputs, training=None):
-        x = self.spatial_act(self.spatial_bn(self.spatial_conv(inputs), training=training))
-        x = self._excite(x)
-        return self.project_bn(self.project_conv(x), training=training)
+    def _steps(self) -> tuple[Step, ...]:
+        return (
+            ConvBN("spatial", self.inner_channels, self.kernel_size, self.stride),
+            SE,
+            ConvBN("project", self.out_channels, activation=False),
+        )
 
 
-@keras.saving.register_keras_serializable(package="efficientnet_tpu")
-class Conv131(ResidualBlock):
+@register_block("conv131")
+class Conv131(_RegularConvBlock):
     """A bottleneck of regular convs: 1x1, BN, act; k x k (stride s), BN, act; 1x1, BN.
 
     Both inner convs are `inner_channels` wide (C_out times the stage's expand ratio).
     """
 
-    def _make_layers(self) -> None:
-        self.expand_conv = conv2d(self.inner_channels, 1, name="expand_conv")
-        self.expand_bn = self._bn("expand_bn")
-        self.expand_act = self._act("expand_activation")
-        self.spatial_conv = conv2d(self.inner_channels, self.kernel_size, self.stride, name="spatial_conv")
-        self.spatial_bn = self._bn("spatial_bn")
-        self.spatial_act = self._act("spatial_activation")
-        self.project_conv = conv2d(self.out_channels, 1, name="project_conv")
-        self.project_bn = self._bn("project_bn")
+    label = "Conv131, k{kernel}x{kernel}"
 
-    def _layer_sequence(self) -> list[keras.layers.Layer]:
-        return [
-            self.expand_conv,
-            self.expand_bn,
-            self.spatial_conv,
-            self.spatial_bn,
-            *_se_after_dw(self),
-            self.project_conv,
-            self.project_bn,
-        ]
-
-    def _main_path(self, inputs, training=None):
-        x = self.expand_act(self.expand_bn(self.expand_conv(inputs), training=training))
-        x = self.spatial_act(self.spatial_bn(self.spatial_conv(x), training=training))
-        x = self._excite(x)
-        return self.project_bn(self.project_conv(x), training=training)
-
-
-BLOCK_TYPES.update(
-    {"fused_mbconv": FusedMBConv, "meconv": MEConv, "conv31": Conv31, "conv131": Conv131}
-)
+    def _steps(self) -> tuple[Step, ...]:
+        return (
+            ConvBN("expand", self.inner_channels),
+            ConvBN("spatial", self.inner_channels, self.kernel_size, self.stride),
+            SE,
+            ConvBN("project", self.out_channels, activation=False),
+        )

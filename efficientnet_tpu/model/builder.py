@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import keras
 
-from efficientnet_tpu.model.blocks import BLOCK_TYPES
+from efficientnet_tpu.model.blocks import block_class
 from efficientnet_tpu.model.layers import DENSE_INITIALIZER, Normalize, batch_norm, conv2d, make_activation
 from efficientnet_tpu.model.specs import ModelSpec, resolve_blocks
 from efficientnet_tpu.model.variants import get_spec
@@ -71,29 +71,9 @@ def _efficientnet(
     x = conv2d(spec.stem_out, 3, 2, name="stem_conv")(x)
     x = batch_norm(spec.bn_momentum, spec.bn_epsilon, spec.sync_batch_norm, name="stem_bn")(x)
     x = make_activation(act, name="stem_activation")(x)
+    options = spec.block_options()
     for block in resolve_blocks(spec):
-        layer_class = BLOCK_TYPES.get(block.block)
-        if layer_class is None:
-            raise ValueError(
-                f"Block type {block.block!r} has no layer class; available: {', '.join(BLOCK_TYPES)}."
-            )
-        x = layer_class(
-            block.in_channels,
-            block.out_channels,
-            kernel_size=block.kernel_size,
-            stride=block.stride,
-            expand_ratio=block.expand_ratio,
-            inner_channels=block.inner_channels,
-            se_ratio=block.se_ratio,
-            se_position=block.se_position,
-            activation=act,
-            se_activation=spec.se_activation,
-            drop_rate=block.drop_rate,
-            bn_momentum=spec.bn_momentum,
-            bn_epsilon=spec.bn_epsilon,
-            sync_batch_norm=spec.sync_batch_norm,
-            name=block.name,
-        )(x)
+        x = block_class(block.block)(**block.layer_kwargs(), **options)(x)
     x = conv2d(spec.head_out, 1, name="top_conv")(x)
     x = batch_norm(spec.bn_momentum, spec.bn_epsilon, spec.sync_batch_norm, name="top_bn")(x)
     x = make_activation(act, name="top_activation")(x)

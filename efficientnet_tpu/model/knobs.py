@@ -16,7 +16,8 @@ import dataclasses
 import math
 from typing import Any, Callable, Iterable, Mapping
 
-from efficientnet_tpu.model.specs import BLOCK_NAMES, ModelSpec
+from efficientnet_tpu.model.blocks import block_names
+from efficientnet_tpu.model.specs import ModelSpec
 from efficientnet_tpu.model.variants import SPEC_OVERRIDE_HANDLERS
 
 FIRST_BLOCK_STAGE = 2  # stage 1 is the stem
@@ -62,9 +63,9 @@ def set_stage_blocks(spec: ModelSpec, value: Any) -> ModelSpec:
     _require_stages(spec, "stage_blocks")
     mapping = _as_mapping(value, "stage_blocks", '{3: "conv31"}')
     for block in mapping.values():
-        if block not in BLOCK_NAMES:
+        if block not in block_names():
             raise ValueError(
-                f"stage_blocks: unknown block {block!r}; valid choices: {', '.join(BLOCK_NAMES)}."
+                f"stage_blocks: unknown block {block!r}; valid choices: {', '.join(block_names())}."
             )
     return _replace_stages(spec, "stage_blocks", {k: {"block": v} for k, v in mapping.items()})
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
+from efficientnet_tpu.model.blocks import SE_POSITIONS, block_class
 from efficientnet_tpu.model.layers import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, ActivationSpec
 
-BLOCK_NAMES = ("mbconv", "fused_mbconv", "meconv", "conv31", "conv131")
-SE_POSITIONS = ("after_dw", "end", "none")
 SE_SCOPES = ("all", "noskip", "hasskip")
 ROUNDING_RULES = ("v1", "v2")
 MECONV_EXPANSIONS = ("none", "stride2", "resize", "out")
@@ -37,8 +37,7 @@ class StageSpec:
     se_ratio: float = 0.25
 
     def __post_init__(self) -> None:
-        if self.block not in BLOCK_NAMES:
-            raise ValueError(f"Unknown block {self.block!r}; valid choices: {', '.join(BLOCK_NAMES)}.")
+        block_class(self.block)  # a ValueError naming the registered block types if it is not one
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,10 @@ class BlockSpec:
     @property
     def has_skip(self) -> bool:
         return self.stride == 1 and self.in_channels == self.out_channels
+
+    def layer_kwargs(self) -> dict[str, Any]:
+        """This block's arguments of its layer class: every field but the stage number and the block type."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("stage", "block")}
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,16 @@ class ModelSpec:
             return {"name": "swish", "beta": self.swish_beta, "trainable_beta": self.trainable_swish_beta}
         return self.activation
 
+    def block_options(self) -> dict[str, Any]:
+        """The layer arguments every block of this network shares (beside `BlockSpec.layer_kwargs`)."""
+        return {
+            "activation": self.activation_spec(),
+            "se_activation": self.se_activation,
+            "bn_momentum": self.bn_momentum,
+            "bn_epsilon": self.bn_epsilon,
+            "sync_batch_norm": self.sync_batch_norm,
+        }
+
     def round_filters(self, channels: int) -> int:
         return round_filters(
             channels,
@@ -208,24 +221,6 @@ def _uses_se(spec: ModelSpec, stage: StageSpec, has_skip: bool) -> tuple[float, 
     return (0.0, "none") if position == "none" else (stage.se_ratio, position)
 
 
-def _inner_channels(spec: ModelSpec, stage: StageSpec, c_in: int, c_out: int, stride: int) -> int:
-    """The width of a block's inner layers, by block type and the MEConv expansion rule."""
-    if stage.block == "meconv":
-        expands = {
-            "none": False,
-            "stride2": stride == 2,
-            "resize": stride == 2 or c_in != c_out,
-            "out": stride == 2 or c_in != c_out,
-        }[spec.meconv_expand]
-        if not expands:
-            return c_out
-        base = c_out if spec.meconv_expand == "out" else c_in
-        return int(base * stage.expand_ratio)
-    if stage.block in ("conv31", "conv131"):
-        return max(1, int(round(c_out * stage.expand_ratio)))
-    return int(c_in * stage.expand_ratio)
-
-
 def resolve_blocks(spec: ModelSpec) -> list[BlockSpec]:
     """The concrete blocks of a spec: scaled widths and depths, SE placement, drop rates."""
     plan: list[tuple[int, StageSpec, int, int, int]] = []  # (stage number, stage, c_in, c_out, stride)
@@ -255,7 +250,7 @@ def resolve_blocks(spec: ModelSpec) -> list[BlockSpec]:
                 expand_ratio=stage.expand_ratio,
                 in_channels=c_in,
                 out_channels=c_out,
-                inner_channels=_inner_channels(spec, stage, c_in, c_out, stride),
+                inner_channels=block_class(stage.block).resolve_inner_channels(spec, stage, c_in, c_out, stride),
                 se_ratio=se_ratio,
                 se_position=se_position,
                 drop_rate=spec.drop_connect_rate * number / total,
