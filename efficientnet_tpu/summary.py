@@ -22,11 +22,16 @@ from efficientnet_tpu.model import build_from_spec, count_macs, get_spec, list_v
 from efficientnet_tpu.model.specs import BlockSpec, ModelSpec
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("variant", "b0", "Variant name; see --all for the list.")
-flags.DEFINE_float("phi", None, "Compound-scaling coefficient (b0 and the b0-based study variants).")
-flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
-flags.DEFINE_enum("format", "table", ["table", "json", "markdown"], "Output format.")
-flags.DEFINE_bool("all", False, "Summarize every registered variant instead of one.")
+
+
+def define_flags() -> None:
+    """The summary flags: defined on the command-line path only, never at import, so importing
+    this module next to another CLI (the trainer has its own float-or-empty --phi) changes nothing."""
+    flags.DEFINE_string("variant", "b0", "Variant name; see --all for the list.")
+    flags.DEFINE_float("phi", None, "Compound-scaling coefficient (b0 and the b0-based study variants).")
+    flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
+    flags.DEFINE_enum("format", "table", ["table", "json", "markdown"], "Output format.")
+    flags.DEFINE_bool("all", False, "Summarize every registered variant instead of one.")
 
 _OPERATORS = {
     "mbconv": "MBConv{e}, k{k}x{k}",
@@ -176,6 +181,7 @@ def main(argv: Sequence[str]) -> int:
 
 
 def run() -> None:
+    define_flags()
     app.run(main)
 
 

@@ -32,16 +32,27 @@ FLAGS = flags.FLAGS
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DIVERGED = (exit_codes.OK, exit_codes.INTERNAL, exit_codes.USAGE,
                                                      exit_codes.DIVERGED)
 
-if "config" not in FLAGS:
+_defined = False
+
+
+def define_flags() -> None:
+    """``--config`` and one flag per TrainConfig field, with the field's default and help.
+
+    Called on the command-line path (``main``, ``main_cli``), never at import:
+    importing this module next to another CLI must not define (or silently
+    share) flags of the same name with another type.
+    """
+    global _defined  # pylint: disable=global-statement
+    if _defined:
+        return
+    names = ["config"] + [name for name in config_lib.FIELDS if name != "class_names"]
+    taken = [name for name in names if name in FLAGS]
+    if taken:
+        raise RuntimeError(f"flag(s) --{', --'.join(taken)} already defined by another command-line tool in "
+                           "this process; run efficientnet_tpu.train in its own process")
     flags.DEFINE_string("config", None, "YAML config file (read with yaml.safe_load); command-line flags override it.")
-
-
-def _define_config_flags() -> None:
-    """One flag per TrainConfig field, with the field's default and help."""
-    for name, field in config_lib.FIELDS.items():
-        if name == "class_names" or name in FLAGS:
-            # Already defined (another CLI imported in the same process): share it.
-            continue
+    for name in names[1:]:
+        field = config_lib.FIELDS[name]
         kind = config_lib.field_type(name)
         help_text = field.metadata.get("help", name)
         default = field.default
@@ -57,9 +68,7 @@ def _define_config_flags() -> None:
             flags.DEFINE_float(name, default, help_text)
         else:
             flags.DEFINE_string(name, default, help_text)
-
-
-_define_config_flags()
+    _defined = True
 
 
 def config_from_flags() -> config_lib.TrainConfig:
@@ -87,7 +96,7 @@ def execute() -> int:
     tf = import_tensorflow()
     from efficientnet_tpu.training.loop import TrainingDiverged  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.training.preemption import Preempted  # pylint: disable=import-outside-toplevel
-    from efficientnet_tpu.training.run import run  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.run import run  # pylint: disable=import-outside-toplevel
 
     try:
         run(config)
@@ -121,6 +130,7 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
 
 def main_cli(argv: Sequence[str]) -> int:
     """Parses ``argv`` (program name first) and runs; for tests and scripts in one process."""
+    define_flags()
     FLAGS.unparse_flags()
     try:
         rest = FLAGS(list(argv))
@@ -141,6 +151,7 @@ def _app_main(argv: list[str]) -> None:
 
 
 def main() -> None:
+    define_flags()
     app.run(_app_main, flags_parser=parse_flags)
 
 

@@ -53,7 +53,7 @@ STRATEGY_FIRST = r"""
 import importlib, sys
 from tensorflow.python.eager import context
 from efficientnet_tpu.training import config as config_lib
-run_lib = importlib.import_module("efficientnet_tpu.training.run")
+run_lib = importlib.import_module("efficientnet_tpu.run")
 
 seen = []
 def resolve_strategy(*args, **kwargs):
@@ -290,7 +290,7 @@ def test_6_digits_demo_first_eval_is_not_chance(tmp_path):
     from efficientnet_tpu import data as data_lib
     from efficientnet_tpu.training import config as config_lib
     from efficientnet_tpu.training.loop import Trainer
-    from efficientnet_tpu.training.run import input_fns, resolve, seed_everything
+    from efficientnet_tpu.run import input_fns, resolve, seed_everything
     from efficientnet_tpu.training.strategy import resolve_strategy
 
     values = config_lib.load_yaml(os.path.join(REPO, "configs", "digits_demo.yaml"))
@@ -305,3 +305,15 @@ def test_6_digits_demo_first_eval_is_not_chance(tmp_path):
     for _ in range(6):
         trainer.run_loop(20)
     assert trainer.evaluate(write=False)["top1"] > 0.5
+
+
+def test_trainer_exports_tflite_through_the_one_export_path(tmp_path, capsys):
+    """Issue 10: export_run is the only export path, so the trainer writes TFLite too."""
+    from efficientnet_tpu.export import tflite_converter_available
+
+    if not tflite_converter_available():
+        pytest.skip("this TensorFlow build has no TFLite converter")
+    assert train.main_cli(["train", f"--model_dir={tmp_path}/run", *TINY, "--train_steps=1",
+                           f"--export_dir={tmp_path}/export", "--export_format=tflite"]) == 0
+    assert f"exported a TFLite model to {tmp_path}/export/model.tflite" in capsys.readouterr().out
+    assert os.path.getsize(tmp_path / "export" / "model.tflite") > 0

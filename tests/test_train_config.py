@@ -168,6 +168,7 @@ def test_rmsprop_accumulators_start_at_one_like_the_reference():
 def test_every_config_key_is_a_flag():
     from efficientnet_tpu import train
 
+    train.define_flags()
     for name in config_lib.FIELDS:
         if name != "class_names":
             assert name in train.FLAGS, name

@@ -2,7 +2,7 @@
 
 Everything the export needs besides the weights (variant, resolution, eval
 crop, class names) comes from the run's ``model_dir/config.yaml`` through
-``load_trained_model``, so nothing is passed twice and nothing can disagree
+``export_run`` (the trainer's own export path too), so nothing is passed twice and nothing can disagree
 with training.
 
 Exit status (``efficientnet_tpu.exit_codes``, shared by every CLI): 0 exported,
@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 from absl import app, flags, logging
 
 from efficientnet_tpu import exit_codes
+from efficientnet_tpu.export.from_run import FORMATS
 
-FORMATS = {"saved_model": "SavedModel", "tflite": "TFLite model"}
 FLAGS = flags.FLAGS
 
 
@@ -50,28 +50,6 @@ def _check_flags() -> None:
                          f"{', '.join(FORMATS)}")
 
 
-def export_run(model_dir: str, export_dir: str, *, export_format: str = "saved_model",
-               use_ema: bool | None = None, checkpoint_path: str | None = None
-               ) -> tuple[str, dict[str, Any]]:
-    """Exports a training run's checkpoint; returns the written path and the run info."""
-    # pylint: disable=import-outside-toplevel  (TensorFlow loads only once the flags are checked)
-    from efficientnet_tpu.export.saved_model import export_saved_model
-    from efficientnet_tpu.export.tflite import export_tflite
-    from efficientnet_tpu.training.checkpoint import load_trained_model
-
-    model, info = load_trained_model(model_dir, use_ema=use_ema,
-                                     checkpoint_path=checkpoint_path)
-    class_names = info.get("class_names")
-    if export_format == "tflite":
-        path = export_tflite(model, export_dir, image_size=int(info["image_size"]),
-                             class_names=class_names)
-    else:
-        path = export_saved_model(model, export_dir, image_size=int(info["image_size"]),
-                                  crop_fraction=float(info["eval_crop_fraction"]),
-                                  class_names=class_names)
-    return path, info
-
-
 def _quiet_logs() -> None:
     """Saving a SavedModel logs a dozen INFO lines: keep warnings and up.
 
@@ -94,10 +72,12 @@ def main(argv: Sequence[str]) -> int:
     from efficientnet_tpu.tf_startup import import_tensorflow  # pylint: disable=import-outside-toplevel
 
     tf = import_tensorflow()
+    from efficientnet_tpu.export.from_run import export_run  # pylint: disable=import-outside-toplevel
+
     try:
-        path, info = export_run(FLAGS.model_dir, FLAGS.export_dir,
-                                export_format=FLAGS.format, use_ema=FLAGS.use_ema,
-                                checkpoint_path=FLAGS.checkpoint_path)
+        path, record = export_run(FLAGS.model_dir, FLAGS.export_dir,
+                                  format=FLAGS.format, use_ema=FLAGS.use_ema,
+                                  checkpoint_path=FLAGS.checkpoint_path)
     except (FileNotFoundError, ValueError, OSError, NotImplementedError, tf.errors.NotFoundError,
             tf.errors.PermissionDeniedError) as error:
         return exit_codes.fail(exit_codes.one_line(error), exit_codes.USAGE)
@@ -105,8 +85,8 @@ def main(argv: Sequence[str]) -> int:
         logging.debug("export failed", exc_info=True)
         return exit_codes.fail(f"export failed with {type(error).__name__}: {exit_codes.one_line(error)} "
                                "(run with --verbosity=1 for the traceback)", exit_codes.INTERNAL)
-    weights = "EMA weights" if info.get("used_ema") else "raw weights"
-    print(f"exported a {FORMATS[FLAGS.format]} of {info.get('checkpoint')} (step {info.get('step')}, "
+    weights = "EMA weights" if record.get("used_ema") else "raw weights"
+    print(f"exported a {FORMATS[FLAGS.format]} of {record.get('checkpoint')} (step {record.get('step')}, "
           f"{weights}) to {path}")
     return exit_codes.OK
 

@@ -24,6 +24,7 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
 PREEMPTION_HANDLERS = ("tensorflow", "signal", "none")
+EXPORT_FORMATS = ("saved_model", "tflite")
 
 # Keys that decide the network's shape. A model_dir that already holds a run
 # with different values cannot be resumed into: its checkpoint would not fit.
@@ -79,7 +80,9 @@ class TrainConfig:
     eval_every_epochs: float = _field(1.0, "In train_and_eval mode: evaluate this often (and at the end).")
     checkpoint_every_steps: int = _field(1000, "Save a checkpoint this often (rounded to whole loops) and at the end.")
     keep_checkpoints: int = _field(5, "How many recent checkpoints to keep.")
-    export_dir: str | None = _field(None, "Write a SavedModel here at the end.")
+    export_dir: str | None = _field(None, "Export here at the end: a SavedModel in the next numbered version "
+                                          "folder (export_dir/1, 2, ...), or export_dir/model.tflite.")
+    export_format: str = _field("saved_model", "With export_dir: saved_model or tflite.")
     deterministic: bool = _field(False, "Seeded data order, seeded initialisation and deterministic ops.")
     seed: int = _field(42, "Seed for initialisation, dropout and the input pipeline.")
     jit_compile: bool = _field(False, "Compile the train step with XLA (TPUs always compile).")
@@ -234,6 +237,7 @@ def validate(config: TrainConfig) -> None:
     choice("optimizer", OPTIMIZERS)
     choice("lr_schedule", LR_SCHEDULES)
     choice("preemption_handler", PREEMPTION_HANDLERS)
+    choice("export_format", EXPORT_FORMATS)
     if not config.model_dir:
         raise ValueError("--model_dir is required: checkpoints, logs and config.yaml go there")
     if config.tpu and config.strategy in ("cpu", "gpu"):

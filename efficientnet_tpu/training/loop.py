@@ -96,7 +96,7 @@ class Trainer:
         if config.num_classes is None or config.resolution is None:
             raise ValueError("the Trainer needs a resolved config (num_classes and resolution set)")
         self.config = config
-        self.info = strategy_info
+        self.strategy_info = strategy_info
         self.strategy = strategy_info.strategy
         self.num_train_examples = num_train_examples
         self.train_input_fn = train_input_fn
@@ -157,7 +157,7 @@ class Trainer:
         self._objects = objects
         self.checkpoint = tf.train.Checkpoint(**objects)
         self.keeper = CheckpointKeeper(self.checkpoint, config.model_dir, max_to_keep=config.keep_checkpoints,
-                                       is_chief=self.info.is_chief, worker_id=self.info.worker_id,
+                                       is_chief=self.strategy_info.is_chief, worker_id=self.strategy_info.worker_id,
                                        without_input=without_input)
         self._train_loop = self._make_train_loop()
         self._eval_step = self._make_eval_step()
@@ -288,13 +288,13 @@ class Trainer:
         if "macs" in sizes:
             text += f", {sizes['macs'] / 1e6:,.1f} M MACs at {self.config.resolution}px"
         self._message(text)
-        if self.info.is_chief:
+        if self.strategy_info.is_chief:
             self.summaries.write_text("model/size", text)
         return sizes
 
     def _message(self, text: str) -> None:
         """Key events go to the console when progress is shown, to the log otherwise."""
-        if self.show_progress and self.info.is_chief:
+        if self.show_progress and self.strategy_info.is_chief:
             if self._progress is not None:
                 self._progress.message(text)  # ends an in-place progress line first
             else:
@@ -331,7 +331,7 @@ class Trainer:
         watcher = PreemptionWatcher(self.save, handler=config.preemption_handler,
                                     cluster_resolver=getattr(self.strategy, "cluster_resolver", None),
                                     scratch_dir=os.path.join(config.model_dir, ".preemption"))
-        progress = ProgressLine(total_steps, enabled=self.show_progress and self.info.is_chief)
+        progress = ProgressLine(total_steps, enabled=self.show_progress and self.strategy_info.is_chief)
         self._progress = progress
         last_eval = None
         recent: list[float] = []
@@ -361,7 +361,7 @@ class Trainer:
                            "learning_rate": lr}
                 progress.update(step, metrics, images_per_second, step_time,
                                 eta_seconds=eta, force=step >= total_steps)
-                if self.info.is_chief:
+                if self.strategy_info.is_chief:
                     self.summaries.write_train({
                         "loss": metrics["loss"], "total_loss": result.total_loss_sum / steps,
                         "accuracy": metrics["accuracy"], "learning_rate": lr,
@@ -408,7 +408,7 @@ class Trainer:
         self._message(f"eval at step {results['step']}: top-1 {results['top1']:.2%} top-5 {results['top5']:.2%} "
                       f"loss {results['loss']:.4f} on {results['num_examples']} examples "
                       f"({'EMA' if self.ema is not None else 'raw'} weights, {seconds:.1f}s)")
-        if write and self.info.is_chief:
+        if write and self.strategy_info.is_chief:
             self.summaries.write_eval({"top1": results["top1"], "top5": results["top5"],
                                        "loss": results["loss"]}, results["step"])
             write_eval_results(self.config.model_dir, results)

@@ -1,7 +1,9 @@
 """Runs one configured job end to end: resolve, distribute, train and/or evaluate, export.
 
 ``efficientnet_tpu.train`` (the command line) turns flags into a TrainConfig
-and calls ``run``; tests and notebooks can call ``run`` directly.
+and calls ``run``; tests and notebooks can call ``run`` directly. This
+orchestration sits above ``training``, ``data`` and ``export``, which never
+import it (and export never imports the trainer's loop).
 """
 
 from __future__ import annotations
@@ -16,26 +18,26 @@ from absl import logging
 
 from efficientnet_tpu import data as data_lib
 from efficientnet_tpu.training import config as config_lib
-from efficientnet_tpu.training.checkpoint import checkpoint_steps, load_trained_model
+from efficientnet_tpu.export.from_run import export_run
+from efficientnet_tpu.training.checkpoint import checkpoint_steps
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.loop import Trainer
 from efficientnet_tpu.training.modeling import model_spec
 from efficientnet_tpu.training.strategy import StrategyInfo, resolve_strategy
 
 
-def resolve(config: TrainConfig, info) -> TrainConfig:
+def resolve(config: TrainConfig, dataset: data_lib.DatasetInfo) -> TrainConfig:
     """Fills what the config leaves to the variant and the dataset (validates the variant too)."""
     spec = model_spec(config)
     resolution = config.resolution or spec.resolution
-    num_classes = config.num_classes or info.num_classes
-    if info.class_names is not None and num_classes != len(info.class_names):
+    num_classes = config.num_classes or dataset.num_classes
+    if dataset.class_names is not None and num_classes != len(dataset.class_names):
         class_names = None
     else:
-        class_names = tuple(info.class_names) if info.class_names is not None else None
+        class_names = tuple(dataset.class_names) if dataset.class_names is not None else None
     crop = config.eval_crop_fraction
     if crop is None:
-        crop = (info.default_crop_fraction(resolution) if hasattr(info, "default_crop_fraction")
-                else resolution / (resolution + 32))
+        crop = dataset.default_crop_fraction(resolution)
     return config_lib.replace(
         config,
         resolution=resolution,
@@ -65,7 +67,7 @@ def seed_everything(config: TrainConfig) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def input_fns(config: TrainConfig, info, strategy_kind: str):
+def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: str):
     """Per-replica input functions for tf.distribute, following the data contract."""
     dtype = tf.bfloat16 if (strategy_kind == "tpu" and config.precision == "mixed_bfloat16") else tf.float32
     seed = config.seed
@@ -81,7 +83,7 @@ def input_fns(config: TrainConfig, info, strategy_kind: str):
         replay = start_step > 0 and config.deterministic
         stream_seed = seed if (start_step == 0 or replay) else seed + start_step
         dataset = data_lib.build_dataset(
-            config.dataset, info.train_split, global_batch_size=config.train_batch_size,
+            config.dataset, facts.train_split, global_batch_size=config.train_batch_size,
             image_size=config.resolution, training=True, augment=config.augment, data_dir=config.data_dir,
             input_context=context, dtype=dtype, seed=stream_seed, deterministic=config.deterministic)
         if replay:
@@ -91,7 +93,7 @@ def input_fns(config: TrainConfig, info, strategy_kind: str):
 
     def eval_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         return data_lib.build_dataset(
-            config.dataset, info.eval_split, global_batch_size=config.eval_batch_size,
+            config.dataset, facts.eval_split, global_batch_size=config.eval_batch_size,
             image_size=config.resolution, training=False, augment="none", data_dir=config.data_dir,
             input_context=context, dtype=dtype, seed=seed, deterministic=config.deterministic,
             crop_fraction=config.eval_crop_fraction)
@@ -105,14 +107,9 @@ def eval_every_steps(config: TrainConfig, num_train_examples: int) -> int:
 
 
 def export(config: TrainConfig) -> str:
-    """Exports the newest checkpoint (EMA weights when kept) as a SavedModel to a new
-    numbered version directory ``export_dir/<N>`` (TF Serving's layout: 1, then 2, ...)."""
-    from efficientnet_tpu.export import export_saved_model, next_version_dir  # pylint: disable=import-outside-toplevel
-
-    model, info = load_trained_model(config.model_dir)
-    path = export_saved_model(model, next_version_dir(config.export_dir), image_size=int(info["image_size"]),
-                              crop_fraction=float(info["eval_crop_fraction"]),
-                              class_names=info.get("class_names"))
+    """Exports the newest checkpoint (EMA weights when kept) through ``export_run``: a SavedModel
+    in the next numbered version below ``export_dir`` (TF Serving's layout), or a TFLite file."""
+    path, _ = export_run(config.model_dir, config.export_dir, format=config.export_format, versioned=True)
     return path
 
 
@@ -165,8 +162,8 @@ def run(config: TrainConfig, *, progress: bool = True,
         config = config_lib.replace(config, precision=precision)
     with precision_policy(config.precision):
         seed_everything(config)
-        info = data_lib.dataset_info(config.dataset, config.data_dir)
-        config = resolve(config, info)
+        dataset = data_lib.dataset_info(config.dataset, config.data_dir)
+        config = resolve(config, dataset)
         model_dir = config.model_dir
         has_checkpoint = bool(checkpoint_steps(model_dir)) if tf.io.gfile.exists(model_dir) else False
         if config.mode == "eval" and not has_checkpoint:
@@ -177,14 +174,14 @@ def run(config: TrainConfig, *, progress: bool = True,
             config_lib.check_same_architecture(config, previous, model_dir)
             if has_checkpoint:
                 config_lib.check_resumable(config, previous, model_dir)
-        train_fn, eval_fn = input_fns(config, info, strategy_info.kind)
+        train_fn, eval_fn = input_fns(config, dataset, strategy_info.kind)
         # Fail on missing data now, before building the network (making the pipelines reads nothing yet).
         if config.mode != "eval":
             train_fn(tf.distribute.InputContext())
         if config.mode != "train":
             eval_fn(tf.distribute.InputContext())
         trainer = Trainer(
-            config, strategy_info, num_train_examples=info.num_train_examples,
+            config, strategy_info, num_train_examples=dataset.num_train_examples,
             train_input_fn=train_fn if config.mode != "eval" else None,
             eval_input_fn=eval_fn if config.mode != "train" else None,
             progress=progress)
@@ -199,14 +196,14 @@ def run(config: TrainConfig, *, progress: bool = True,
                 if progress and strategy_info.is_chief:
                     print(f"training {config.variant}{'' if config.phi is None else f' phi={config.phi:g}'} on "
                           f"{config.dataset} for {total} steps of {config.train_batch_size} "
-                          f"({total * config.train_batch_size / info.num_train_examples:.2f} epochs) on "
+                          f"({total * config.train_batch_size / dataset.num_train_examples:.2f} epochs) on "
                           f"{strategy_info.num_replicas} replica(s) ({strategy_info.kind}), "
                           f"{'resuming at step ' + str(step) if step else 'from scratch'}", flush=True)
             results = None
             if config.mode == "train":
                 trainer.train()
             elif config.mode == "train_and_eval":
-                results = trainer.train(eval_every_steps=eval_every_steps(config, info.num_train_examples))
+                results = trainer.train(eval_every_steps=eval_every_steps(config, dataset.num_train_examples))
                 if results is None:
                     results = trainer.evaluate()
             else:
@@ -218,7 +215,8 @@ def run(config: TrainConfig, *, progress: bool = True,
         if config.export_dir and strategy_info.is_chief:
             exported = export(config)
             if progress:
-                print(f"exported SavedModel to {exported}", flush=True)
+                kind = "a TFLite model" if config.export_format == "tflite" else "SavedModel"
+                print(f"exported {kind} to {exported}", flush=True)
         return {"step": step, "eval": results, "export_dir": exported, "config": config}
 
 
