@@ -9,6 +9,7 @@ import it (and export never imports the trainer's loop).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from typing import Any, Iterator
 
@@ -17,6 +18,7 @@ import tensorflow as tf
 from absl import logging
 
 from efficientnet_tpu import data as data_lib
+from efficientnet_tpu.model.specs import ModelSpec
 from efficientnet_tpu.training import config as config_lib
 from efficientnet_tpu.export.from_run import export_run
 from efficientnet_tpu.training.checkpoint import checkpoint_steps
@@ -26,9 +28,22 @@ from efficientnet_tpu.training.modeling import model_spec
 from efficientnet_tpu.training.strategy import StrategyInfo, resolve_strategy
 
 
-def resolve(config: TrainConfig, dataset: data_lib.DatasetInfo) -> TrainConfig:
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """What a run decides once, before it builds anything, and carries to the end.
+
+    ``config`` is resolved (resolution, classes, eval crop, dropout filled in),
+    ``spec`` is the variant's ModelSpec, ``dataset`` the dataset's facts.
+    """
+
+    config: TrainConfig
+    spec: ModelSpec
+    dataset: data_lib.DatasetInfo
+
+
+def plan_run(config: TrainConfig, dataset: data_lib.DatasetInfo, spec: ModelSpec | None = None) -> RunPlan:
     """Fills what the config leaves to the variant and the dataset (validates the variant too)."""
-    spec = model_spec(config)
+    spec = spec or model_spec(config)
     resolution = config.resolution or spec.resolution
     num_classes = config.num_classes or dataset.num_classes
     if dataset.class_names is not None and num_classes != len(dataset.class_names):
@@ -37,8 +52,8 @@ def resolve(config: TrainConfig, dataset: data_lib.DatasetInfo) -> TrainConfig:
         class_names = tuple(dataset.class_names) if dataset.class_names is not None else None
     crop = config.eval_crop_fraction
     if crop is None:
-        crop = dataset.default_crop_fraction(resolution)
-    return config_lib.replace(
+        crop = spec.eval_crop_for(resolution, whole_image=dataset.native_resolution is not None)
+    resolved = config_lib.replace(
         config,
         resolution=resolution,
         num_classes=num_classes,
@@ -47,6 +62,12 @@ def resolve(config: TrainConfig, dataset: data_lib.DatasetInfo) -> TrainConfig:
         dropout_rate=spec.dropout_rate if config.dropout_rate is None else config.dropout_rate,
         drop_connect_rate=spec.drop_connect_rate if config.drop_connect_rate is None else config.drop_connect_rate,
     )
+    return RunPlan(resolved, spec, dataset)
+
+
+def resolve(config: TrainConfig, dataset: data_lib.DatasetInfo) -> TrainConfig:
+    """The resolved config alone (``plan_run(...).config``)."""
+    return plan_run(config, dataset).config
 
 
 @contextlib.contextmanager
@@ -85,7 +106,8 @@ def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: s
         dataset = data_lib.build_dataset(
             config.dataset, facts.train_split, global_batch_size=config.train_batch_size,
             image_size=config.resolution, training=True, augment=config.augment, data_dir=config.data_dir,
-            input_context=context, dtype=dtype, seed=stream_seed, deterministic=config.deterministic)
+            input_context=context, dtype=dtype, seed=stream_seed, deterministic=config.deterministic,
+            crop_fraction=config.eval_crop_fraction)
         if replay:
             batches_per_step = max(1, context.num_replicas_in_sync // context.num_input_pipelines)
             dataset = dataset.skip(start_step * batches_per_step)
@@ -147,8 +169,9 @@ def check_model_dir(model_dir: str) -> None:
 
 def run(config: TrainConfig, *, progress: bool = True,
         strategy_info: StrategyInfo | None = None) -> dict[str, Any]:
-    """Runs ``config.mode``; returns {"step", "eval": results or None, "export_dir": path or None}."""
-    model_spec(config)  # an unknown variant or bad phi fails here, before any device is touched
+    """Runs ``config.mode``; returns {"step", "eval": results or None, "export_dir": path or None,
+    "config": the resolved config, "plan": the RunPlan}."""
+    spec = model_spec(config)  # an unknown variant or bad phi fails here, before any device is touched
     check_model_dir(config.model_dir)
     if strategy_info is None:
         # First, before anything touches TensorFlow's devices (seeding, input pipelines, the
@@ -162,8 +185,8 @@ def run(config: TrainConfig, *, progress: bool = True,
         config = config_lib.replace(config, precision=precision)
     with precision_policy(config.precision):
         seed_everything(config)
-        dataset = data_lib.dataset_info(config.dataset, config.data_dir)
-        config = resolve(config, dataset)
+        plan = plan_run(config, data_lib.dataset_info(config.dataset, config.data_dir), spec)
+        config, dataset = plan.config, plan.dataset
         model_dir = config.model_dir
         has_checkpoint = bool(checkpoint_steps(model_dir)) if tf.io.gfile.exists(model_dir) else False
         if config.mode == "eval" and not has_checkpoint:
@@ -217,7 +240,7 @@ def run(config: TrainConfig, *, progress: bool = True,
             if progress:
                 kind = "a TFLite model" if config.export_format == "tflite" else "SavedModel"
                 print(f"exported {kind} to {exported}", flush=True)
-        return {"step": step, "eval": results, "export_dir": exported, "config": config}
+        return {"step": step, "eval": results, "export_dir": exported, "config": config, "plan": plan}
 
 
 def print_or_log(to_console: bool, text: str) -> None:
