@@ -12,22 +12,27 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from absl import app, flags
 
+from efficientnet_tpu import exit_codes
 from efficientnet_tpu.model import build_from_spec, count_macs, get_spec, list_variants, resolve_blocks
 from efficientnet_tpu.model.blocks import block_class
 from efficientnet_tpu.model.specs import BlockSpec, ModelSpec
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("variant", "b0", "Variant name; see --all for the list.")
-flags.DEFINE_float("phi", None, "Compound-scaling coefficient (b0 and the b0-based study variants).")
-flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
-flags.DEFINE_enum("format", "table", ["table", "json", "markdown"], "Output format.")
-flags.DEFINE_bool("all", False, "Summarize every registered variant instead of one.")
+
+
+def define_flags() -> None:
+    """The summary flags: defined on the command-line path only, never at import, so importing
+    this module next to another CLI (the trainer has its own float-or-empty --phi) changes nothing."""
+    flags.DEFINE_string("variant", "b0", "Variant name; see --all for the list.")
+    flags.DEFINE_float("phi", None, "Compound-scaling coefficient (b0 and the b0-based study variants).")
+    flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
+    flags.DEFINE_enum("format", "table", ["table", "json", "markdown"], "Output format.")
+    flags.DEFINE_bool("all", False, "Summarize every registered variant instead of one.")
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ def format_all(rows: Sequence[dict[str, Any]], markdown: bool) -> str:
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        return exit_codes.fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag")
     try:
         if FLAGS.all:
             rows = summarize_all(FLAGS.num_classes)
@@ -167,13 +172,13 @@ def main(argv: Sequence[str]) -> int:
             summary = describe(FLAGS.variant, FLAGS.phi, FLAGS.num_classes)
             text = json.dumps(summary, indent=2) if FLAGS.format == "json" else format_table(summary)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return exit_codes.fail(exit_codes.one_line(error), exit_codes.USAGE)
     print(text)
-    return 0
+    return exit_codes.OK
 
 
 def run() -> None:
+    define_flags()
     app.run(main)
 
 

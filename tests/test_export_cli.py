@@ -15,10 +15,10 @@ import pytest
 import tensorflow as tf
 
 from efficientnet_tpu.data import preprocess_for_eval
-from efficientnet_tpu.export.cli import export_run
+from efficientnet_tpu.export import export_run
 from efficientnet_tpu.training import config as config_lib
-from efficientnet_tpu.training.checkpoint import load_trained_model
-from efficientnet_tpu.training.run import run
+from efficientnet_tpu.training.trained import load_trained_model
+from efficientnet_tpu.run import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,7 +78,7 @@ def test_cli_exports_the_latest_checkpoint_with_ema_weights(model_dir, tmp_path)
 
 
 def test_tflite_format_writes_model_and_labels(model_dir, tmp_path):
-    path, info = export_run(model_dir, str(tmp_path), export_format="tflite")
+    path, info = export_run(model_dir, str(tmp_path), format="tflite")
     assert path == str(tmp_path / "model.tflite") and os.path.getsize(path) > 0
     labels = tmp_path / "labels.txt"
     assert labels.exists() == (info.get("class_names") is not None)
@@ -97,7 +97,7 @@ def test_bad_command_lines_print_one_line_and_fail(model_dir, tmp_path, args, ph
     args = [a.replace("MODEL_DIR", model_dir).replace("EMPTY_RUN", str(empty_run))
              .replace("OUT", str(tmp_path / "out")) for a in args]
     done = _export_cli(*args)
-    assert done.returncode != 0
+    assert done.returncode == 2  # usage, as in every CLI (efficientnet_tpu.exit_codes)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and phrase in errors[0], done.stderr[-2000:]
     assert "Traceback" not in done.stderr

@@ -29,7 +29,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from efficientnet_tpu import data as data_lib
 from efficientnet_tpu.training import config as config_lib
 from efficientnet_tpu.training.loop import Trainer
-from efficientnet_tpu.training.run import input_fns, precision_policy, resolve, seed_everything
+from efficientnet_tpu.run import input_fns, precision_policy, resolve, seed_everything
 from efficientnet_tpu.training.strategy import resolve_strategy
 
 base = sys.argv[1]

@@ -22,12 +22,13 @@ import tensorflow_datasets as tfds
 
 from efficientnet_tpu import data as data_lib
 from efficientnet_tpu.training import config as config_lib
-from efficientnet_tpu.training.checkpoint import checkpoint_steps, load_trained_model
+from efficientnet_tpu.training.checkpoint import checkpoint_steps
+from efficientnet_tpu.training.trained import load_trained_model
 from efficientnet_tpu.training.ema import averaged_weights
 from efficientnet_tpu.training.loop import Trainer, TrainingDiverged, top_k_correct
 from efficientnet_tpu.training.preemption import Preempted
 from efficientnet_tpu.training.progress import ProgressLine
-from efficientnet_tpu.training.run import input_fns, precision_policy, resolve, run
+from efficientnet_tpu.run import input_fns, precision_policy, resolve, run
 from efficientnet_tpu.training.strategy import StrategyInfo
 
 EVAL_KEYS = {"step", "top1", "top5", "loss", "num_examples"}

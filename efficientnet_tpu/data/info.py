@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-# The reference's eval crop: resolution / (resolution + 32) of the shorter side.
-CROP_PADDING = 32
-
-
-def default_crop_fraction(image_size: int) -> float:
-    """The eval crop of the EfficientNet reference for this output size."""
-    return image_size / (image_size + CROP_PADDING)
+# The eval crop rule lives beside the model spec (ModelSpec.eval_crop_for); this
+# is its reference default for callers of the data API that give no crop.
+from efficientnet_tpu.model.specs import CROP_PADDING  # noqa: F401  (re-exported)
+from efficientnet_tpu.model.specs import reference_crop_fraction as default_crop_fraction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +31,3 @@ class DatasetInfo:
     class_names: tuple[str, ...] | None
     native_resolution: int | None
     splits: tuple[str, ...] = ()
-
-    def default_crop_fraction(self, image_size: int) -> float:
-        """The eval crop to use (and to export) when none is given: the whole
-        image for native-resolution datasets, the reference crop otherwise."""
-        if self.native_resolution is not None:
-            return 1.0
-        return default_crop_fraction(image_size)

@@ -79,7 +79,7 @@ def as_float32_model(model: keras.Model) -> keras.Model:
         logging.warning(
             "Could not rebuild %s in float32 (%s: %s); exporting it in its mixed "
             "precision policy with float32 signatures. Pass a float32 model "
-            "(efficientnet_tpu.training.checkpoint.load_trained_model returns one) "
+            "(efficientnet_tpu.training.trained.load_trained_model returns one) "
             "to serve in full precision.",
             model.name, type(error).__name__, error)
         return model

@@ -66,6 +66,15 @@ class BlockSpec:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("stage", "block")}
 
 
+# The reference's eval crop: resolution / (resolution + CROP_PADDING) of the shorter side.
+CROP_PADDING = 32
+
+
+def reference_crop_fraction(resolution: int) -> float:
+    """The EfficientNet reference's eval crop for this output size."""
+    return resolution / (resolution + CROP_PADDING)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to build, train, evaluate and export one network.
@@ -128,9 +137,20 @@ class ModelSpec:
     @property
     def eval_crop_fraction(self) -> float:
         """The eval crop of the shorter side: `crop_fraction` if set, else resolution / (resolution + 32)."""
+        return self.eval_crop_for(self.resolution)
+
+    def eval_crop_for(self, resolution: int, *, whole_image: bool = False) -> float:
+        """The one rule for the eval (and serving) crop at ``resolution``.
+
+        `crop_fraction` when the spec sets it; the whole image (1.0) for data
+        stored at a small native size (CIFAR, digits: cropping would drop
+        content); else the reference's resolution / (resolution + 32).
+        """
         if self.crop_fraction is not None:
             return self.crop_fraction
-        return self.resolution / (self.resolution + 32)
+        if whole_image:
+            return 1.0
+        return reference_crop_fraction(resolution)
 
     def replace(self, **changes) -> "ModelSpec":
         return dataclasses.replace(self, **changes)

@@ -8,10 +8,10 @@ Modules, each with one job:
   ema         exponential moving average of the weights
   modeling    the network a config describes
   loop        the Trainer: compiled multi-step train loop, exact evaluation
-  checkpoint  preemption-safe checkpoints and load_trained_model for export
+  checkpoint  preemption-safe checkpoints
+  trained     load_trained_model: a run's model rebuilt from model_dir, for eval and export
   preemption  SIGTERM / TensorFlow preemption handling
   progress    console progress line and TensorBoard scalars
-  run         one job end to end (what `python -m efficientnet_tpu.train` calls)
 
 Names are imported on first use, so `import efficientnet_tpu.training` stays
 cheap and the command line can reject bad flags before TensorFlow loads.
@@ -27,9 +27,8 @@ _EXPORTS = {
     "Trainer": "efficientnet_tpu.training.loop",
     "TrainingDiverged": "efficientnet_tpu.training.loop",
     "Preempted": "efficientnet_tpu.training.preemption",
-    "load_trained_model": "efficientnet_tpu.training.checkpoint",
+    "load_trained_model": "efficientnet_tpu.training.trained",
     "resolve_strategy": "efficientnet_tpu.training.strategy",
-    "run": "efficientnet_tpu.training.run",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,4 @@
-"""Checkpoints that survive preemption, and loading a trained model back for export.
+"""Checkpoints that survive preemption (``trained.load_trained_model`` reads them back for export).
 
 TensorFlow's checkpoint writer already makes a save atomic where it matters:
 the data files are written first and the small ``checkpoint`` state file is
@@ -10,17 +10,12 @@ falls back to the next older checkpoint when the newest cannot be read.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import Any, Iterator
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from efficientnet_tpu.training import config as config_lib
-from efficientnet_tpu.training.ema import WeightAverage, averaged_weights
-from efficientnet_tpu.training.modeling import build_network
 
 # Errors that mean "this checkpoint's files are missing, truncated or corrupt"
 # (a truncated data file surfaces from the reader as IndexError).
@@ -58,6 +53,15 @@ def checkpoint_steps(directory: str) -> list[tuple[int, str]]:
     return out
 
 
+def has_object(path: str, name: str) -> bool:
+    """Whether the checkpoint at ``path`` holds the top-level object ``name`` (True when unreadable:
+    the restore then reports the real problem)."""
+    try:
+        return any(key.split("/", 1)[0] == name for key, _ in tf.train.list_variables(path))
+    except (tf.errors.OpError, ValueError):
+        return True
+
+
 def _try_restore(checkpoint: tf.train.Checkpoint, path: str, partial: bool) -> None:
     status = checkpoint.restore(path)
     if partial:
@@ -79,19 +83,31 @@ def restore_newest_readable(checkpoint: tf.train.Checkpoint, directory: str, par
     candidates = [path for _, path in reversed(checkpoint_steps(directory))]
     last_error: Exception | None = None
     for path in candidates:
+        mismatch = False
         try:
             _try_restore(checkpoint, path, partial)
             return path, True
-        except _UNREADABLE + (AssertionError,) as e:
+        except _UNREADABLE as e:
             last_error = e
+        except AssertionError as e:
+            last_error, mismatch = e, True
         if without_input is not None:
             try:
                 _try_restore(without_input, path, partial=True)
                 logging.warning("Restored %s without the input position (the input pipeline changed "
                                 "since it was saved).", path)
                 return path, False
-            except _UNREADABLE + (AssertionError,) as e:
+            except _UNREADABLE as e:
+                last_error, mismatch = e, False
+            except AssertionError as e:
                 last_error = e
+        if mismatch:
+            # Every file was read, but the objects differ: saved with another configuration,
+            # not corrupt. Falling back to an older checkpoint would silently drop work.
+            raise ValueError(
+                f"{path} was saved by a run configured differently (its objects do not match this "
+                f"run's: {str(last_error).splitlines()[0][:200]}); rerun with the settings it was "
+                "trained with, or use a new --model_dir") from None
         logging.warning("Checkpoint %s cannot be restored (%s); trying an older one.",
                         path, str(last_error).splitlines()[0][:200])
     if last_error is not None:
@@ -136,66 +152,11 @@ class CheckpointKeeper:
         return path
 
     @property
+    def latest_path(self) -> str | None:
+        steps = checkpoint_steps(self.model_dir)
+        return steps[-1][1] if steps else None
+
+    @property
     def latest_step(self) -> int | None:
         steps = checkpoint_steps(self.model_dir)
         return steps[-1][0] if steps else None
-
-
-@contextlib.contextmanager
-def float32_policy() -> Iterator[None]:
-    """Builds models in float32 whatever the caller's global mixed-precision policy is."""
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
-def load_trained_model(model_dir: str, use_ema: bool | None = None,
-                       checkpoint_path: str | None = None) -> tuple[keras.Model, dict[str, Any]]:
-    """Rebuilds a trained model from ``model_dir`` for evaluation or export.
-
-    The network is rebuilt from ``model_dir/config.yaml`` in float32 (without
-    synchronized batch norm), the newest readable checkpoint (or
-    ``checkpoint_path``) is restored, and the EMA weights replace the raw ones
-    when the run kept an EMA and ``use_ema`` is not False. Returns the model
-    and the run's config as a dict, with ``checkpoint``, ``step``,
-    ``image_size`` and ``eval_crop_fraction`` filled in.
-    """
-    data = config_lib.load_run_config(model_dir)
-    config = config_lib.from_dict(data, source=config_lib.config_path(model_dir))
-    if config.num_classes is None or config.resolution is None:
-        raise ValueError(f"{config_lib.config_path(model_dir)} lacks num_classes/resolution: "
-                         "it was not written by a training run")
-    if use_ema and not config.use_ema:
-        raise ValueError(f"the run in {model_dir} kept no EMA of its weights (use_ema: false); "
-                         "load it with use_ema=False or None")
-    with float32_policy():
-        model = build_network(config, for_training=False)
-    ema = WeightAverage(averaged_weights(model), config.ema_decay) if config.use_ema else None
-    objects: dict[str, Any] = {"model": model}
-    if ema is not None:
-        objects["ema"] = ema
-    checkpoint = tf.train.Checkpoint(**objects)
-    if checkpoint_path is not None:
-        status = checkpoint.restore(checkpoint_path)
-        status.expect_partial()
-        status.assert_existing_objects_matched()
-        path = checkpoint_path
-    else:
-        path, _ = restore_newest_readable(checkpoint, model_dir, partial=True)
-        if path is None:
-            raise FileNotFoundError(f"no checkpoint in {model_dir}: train first "
-                                    "(python -m efficientnet_tpu.train --mode=train ...)")
-    swap_in_ema = config.use_ema if use_ema is None else use_ema
-    if ema is not None and swap_in_ema:
-        ema.copy_to_model()
-    try:
-        step = int(path.rsplit("-", 1)[-1])
-    except ValueError:
-        step = None
-    info = dict(data)
-    info.update(checkpoint=path, step=step, image_size=config.resolution,
-                eval_crop_fraction=config.eval_crop_fraction, used_ema=bool(ema is not None and swap_in_ema))
-    return model, info

@@ -80,6 +80,11 @@ class WeightAverage(tf.Module):
             source.assign(average)
             average.assign(raw)
 
+    def reset(self) -> None:
+        """Starts the averages again from the model's current weights (cross-replica context)."""
+        for average, source in zip(self.averages, self._sources):
+            average.assign(tf.cast(source, average.dtype))
+
     def copy_to_model(self) -> None:
         """Overwrites the model's weights with their averages (for export)."""
         for average, source in zip(self.averages, self._sources):

@@ -1,0 +1,250 @@
+"""Runs one configured job end to end: resolve, distribute, train and/or evaluate, export.
+
+``efficientnet_tpu.train`` (the command line) turns flags into a TrainConfig
+and calls ``run``; tests and notebooks can call ``run`` directly. This
+orchestration sits above ``training``, ``data`` and ``export``, which never
+import it (and export never imports the trainer's loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from typing import Any, Iterator
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from efficientnet_tpu import data as data_lib
+from efficientnet_tpu.model.specs import ModelSpec
+from efficientnet_tpu.training import config as config_lib
+from efficientnet_tpu.export.from_run import export_run
+from efficientnet_tpu.training.checkpoint import checkpoint_steps
+from efficientnet_tpu.training.config import TrainConfig
+from efficientnet_tpu.training.loop import Trainer
+from efficientnet_tpu.training.modeling import model_spec
+from efficientnet_tpu.training.strategy import StrategyInfo, resolve_strategy
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """What a run decides once, before it builds anything, and carries to the end.
+
+    ``config`` is resolved (resolution, classes, eval crop, dropout filled in),
+    ``spec`` is the variant's ModelSpec, ``dataset`` the dataset's facts.
+    """
+
+    config: TrainConfig
+    spec: ModelSpec
+    dataset: data_lib.DatasetInfo
+
+
+def plan_run(config: TrainConfig, dataset: data_lib.DatasetInfo, spec: ModelSpec | None = None) -> RunPlan:
+    """Fills what the config leaves to the variant and the dataset (validates the variant too)."""
+    spec = spec or model_spec(config)
+    resolution = config.resolution or spec.resolution
+    num_classes = config.num_classes or dataset.num_classes
+    if dataset.class_names is not None and num_classes != len(dataset.class_names):
+        class_names = None
+    else:
+        class_names = tuple(dataset.class_names) if dataset.class_names is not None else None
+    crop = config.eval_crop_fraction
+    if crop is None:
+        crop = spec.eval_crop_for(resolution, whole_image=dataset.native_resolution is not None)
+    resolved = config_lib.replace(
+        config,
+        resolution=resolution,
+        num_classes=num_classes,
+        class_names=class_names,
+        eval_crop_fraction=float(crop),
+        dropout_rate=spec.dropout_rate if config.dropout_rate is None else config.dropout_rate,
+        drop_connect_rate=spec.drop_connect_rate if config.drop_connect_rate is None else config.drop_connect_rate,
+    )
+    return RunPlan(resolved, spec, dataset)
+
+
+def resolve(config: TrainConfig, dataset: data_lib.DatasetInfo) -> TrainConfig:
+    """The resolved config alone (``plan_run(...).config``)."""
+    return plan_run(config, dataset).config
+
+
+@contextlib.contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Sets Keras' global dtype policy for the run and puts the previous one back afterwards."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def seed_everything(config: TrainConfig) -> None:
+    """Seeded initialisation always; deterministic kernels with --deterministic."""
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: str):
+    """Per-replica input functions for tf.distribute, following the data contract."""
+    dtype = tf.bfloat16 if (strategy_kind == "tpu" and config.precision == "mixed_bfloat16") else tf.float32
+    seed = config.seed
+
+    def train_fn(context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
+        """The training stream from global step ``start_step`` on.
+
+        Used with start_step > 0 only when the iterator's position could not
+        be checkpointed (multi-replica strategies): deterministic runs replay
+        the stream to the exact position (cost grows with the step), others
+        start a stream reshuffled with a seed derived from the step.
+        """
+        replay = start_step > 0 and config.deterministic
+        stream_seed = seed if (start_step == 0 or replay) else seed + start_step
+        dataset = data_lib.build_dataset(
+            config.dataset, facts.train_split, global_batch_size=config.train_batch_size,
+            image_size=config.resolution, training=True, augment=config.augment, data_dir=config.data_dir,
+            input_context=context, dtype=dtype, seed=stream_seed, deterministic=config.deterministic,
+            crop_fraction=config.eval_crop_fraction)
+        if replay:
+            batches_per_step = max(1, context.num_replicas_in_sync // context.num_input_pipelines)
+            dataset = dataset.skip(start_step * batches_per_step)
+        return dataset
+
+    def eval_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return data_lib.build_dataset(
+            config.dataset, facts.eval_split, global_batch_size=config.eval_batch_size,
+            image_size=config.resolution, training=False, augment="none", data_dir=config.data_dir,
+            input_context=context, dtype=dtype, seed=seed, deterministic=config.deterministic,
+            crop_fraction=config.eval_crop_fraction)
+
+    return train_fn, eval_fn
+
+
+def eval_every_steps(config: TrainConfig, num_train_examples: int) -> int:
+    per_epoch = config_lib.steps_per_epoch(config, num_train_examples)
+    return max(1, round(config.eval_every_epochs * per_epoch))
+
+
+def export(config: TrainConfig) -> str:
+    """Exports the newest checkpoint (EMA weights when kept) through ``export_run``: a SavedModel
+    in the next numbered version below ``export_dir`` (TF Serving's layout), or a TFLite file."""
+    path, _ = export_run(config.model_dir, config.export_dir, format=config.export_format, versioned=True)
+    return path
+
+
+def resolve_precision(precision: str, strategy_info: StrategyInfo) -> str:
+    """``auto``: bfloat16 on a TPU, float16 on GPUs with tensor cores (compute capability 7+),
+    float32 otherwise (CPUs have no fast reduced-precision path: bfloat16 is ~2.7x slower there)."""
+    if precision != "auto":
+        return precision
+    if strategy_info.kind == "tpu":
+        return "mixed_bfloat16"
+    gpus = tf.config.list_physical_devices("GPU") if strategy_info.kind != "cpu" else []
+    if gpus:
+        capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+                        for gpu in gpus]
+        if all(tuple(c or (0, 0)) >= (7, 0) for c in capabilities):
+            return "mixed_float16"
+    return "float32"
+
+
+def check_model_dir(model_dir: str) -> None:
+    """A local model_dir must be a folder path: not a file, not under a file."""
+    if "://" in model_dir:
+        return
+    path = os.path.abspath(model_dir)
+    while True:
+        if os.path.exists(path) and not os.path.isdir(path):
+            where = "is" if path == os.path.abspath(model_dir) else "is under"
+            raise ValueError(f"--model_dir={model_dir} {where} the regular file {path}; "
+                             "give a folder path (it is created if missing)")
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
+
+
+def run(config: TrainConfig, *, progress: bool = True,
+        strategy_info: StrategyInfo | None = None) -> dict[str, Any]:
+    """Runs ``config.mode``; returns {"step", "eval": results or None, "export_dir": path or None,
+    "config": the resolved config, "plan": the RunPlan}."""
+    spec = model_spec(config)  # an unknown variant or bad phi fails here, before any device is touched
+    check_model_dir(config.model_dir)
+    if strategy_info is None:
+        # First, before anything touches TensorFlow's devices (seeding, input pipelines, the
+        # folder dataset's decode check): splitting the CPU into logical replicas and
+        # MultiWorkerMirroredStrategy's collective ops must be set up at program start.
+        strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas)
+    precision = resolve_precision(config.precision, strategy_info)
+    if precision != config.precision:
+        print_or_log(progress and strategy_info.is_chief,
+                     f"precision {precision} (auto on {strategy_info.kind}; set --precision to choose)")
+        config = config_lib.replace(config, precision=precision)
+    with precision_policy(config.precision):
+        seed_everything(config)
+        plan = plan_run(config, data_lib.dataset_info(config.dataset, config.data_dir), spec)
+        config, dataset = plan.config, plan.dataset
+        model_dir = config.model_dir
+        has_checkpoint = bool(checkpoint_steps(model_dir)) if tf.io.gfile.exists(model_dir) else False
+        if config.mode == "eval" and not has_checkpoint:
+            raise FileNotFoundError(f"--mode=eval but {model_dir} holds no checkpoint; "
+                                    "train first (--mode=train or train_and_eval)")
+        if tf.io.gfile.exists(config_lib.config_path(model_dir)):
+            previous = config_lib.load_run_config(model_dir)
+            config_lib.check_same_architecture(config, previous, model_dir)
+            if has_checkpoint:
+                config_lib.check_resumable(config, previous, model_dir)
+        train_fn, eval_fn = input_fns(config, dataset, strategy_info.kind)
+        # Fail on missing data now, before building the network (making the pipelines reads nothing yet).
+        if config.mode != "eval":
+            train_fn(tf.distribute.InputContext())
+        if config.mode != "train":
+            eval_fn(tf.distribute.InputContext())
+        trainer = Trainer(
+            config, strategy_info, num_train_examples=dataset.num_train_examples,
+            train_input_fn=train_fn if config.mode != "eval" else None,
+            eval_input_fn=eval_fn if config.mode != "train" else None,
+            progress=progress)
+        try:
+            trainer.log_model_size()
+            step = trainer.restore()
+            # Only now, with the checkpoint restored (or none to restore), is the config the run's.
+            if strategy_info.is_chief and config.mode != "eval":
+                config_lib.dump(config, model_dir)
+            if config.mode != "eval":
+                total = trainer.total_steps
+                if progress and strategy_info.is_chief:
+                    print(f"training {config.variant}{'' if config.phi is None else f' phi={config.phi:g}'} on "
+                          f"{config.dataset} for {total} steps of {config.train_batch_size} "
+                          f"({total * config.train_batch_size / dataset.num_train_examples:.2f} epochs) on "
+                          f"{strategy_info.num_replicas} replica(s) ({strategy_info.kind}), "
+                          f"{'resuming at step ' + str(step) if step else 'from scratch'}", flush=True)
+            results = None
+            if config.mode == "train":
+                trainer.train()
+            elif config.mode == "train_and_eval":
+                results = trainer.train(eval_every_steps=eval_every_steps(config, dataset.num_train_examples))
+                if results is None:
+                    results = trainer.evaluate()
+            else:
+                results = trainer.evaluate()
+            step = trainer.step
+        finally:
+            trainer.close()
+        exported = None
+        if config.export_dir and strategy_info.is_chief:
+            exported = export(config)
+            if progress:
+                kind = "a TFLite model" if config.export_format == "tflite" else "SavedModel"
+                print(f"exported {kind} to {exported}", flush=True)
+        return {"step": step, "eval": results, "export_dir": exported, "config": config, "plan": plan}
+
+
+def print_or_log(to_console: bool, text: str) -> None:
+    if to_console:
+        print(text, flush=True)
+    else:
+        logging.info(text)
