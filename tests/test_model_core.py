@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import keras
 import numpy as np
@@ -13,6 +12,7 @@ from efficientnet_tpu.model import layers as L
 from efficientnet_tpu.model import build_from_spec
 from efficientnet_tpu.model.blocks import MBConv
 from efficientnet_tpu.model.specs import resolve_blocks, round_filters, round_repeats
+from helpers import trainable_params
 
 # VARIANTS.md section 2: trainable parameters (1000 classes) and the layer-by-layer G MACs.
 PINS = {
@@ -25,10 +25,6 @@ PINS = {
     "b6": (43_040_704, 19.07),
     "b7": (66_347_960, 37.75),
 }
-
-
-def trainable_params(model: keras.Model) -> int:
-    return int(sum(math.prod(w.shape) for w in model.trainable_weights))
 
 
 @pytest.mark.parametrize("variant", sorted(PINS))
