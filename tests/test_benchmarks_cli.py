@@ -13,6 +13,7 @@ from absl import flags
 
 from efficientnet_tpu import exit_codes
 from efficientnet_tpu.benchmarks import data, keras_compare, speed, training
+from helpers import tiny_convnet
 
 CLIS = (data, keras_compare, speed, training)
 
@@ -114,10 +115,7 @@ def test_keras_compare_alternate_warms_up_then_times_steps_per_round():
 
 
 def _tiny(*args, input_shape=(16, 16, 3), **kwargs):
-    import keras
-
-    return keras.Sequential([keras.Input(input_shape), keras.layers.Conv2D(4, 3, strides=2),
-                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1000)])
+    return tiny_convnet(input_shape, 1000, strides=2, batch_norm=False)
 
 
 def test_keras_compare_reports_both_tasks(monkeypatch, capsys):

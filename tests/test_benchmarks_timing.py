@@ -10,6 +10,7 @@ import pytest
 
 from efficientnet_tpu.benchmarks import timing
 from efficientnet_tpu.benchmarks.timing import Speedup, Timing
+from helpers import tiny_convnet
 
 
 def _clock(ticks):
@@ -113,20 +114,12 @@ def test_timing_imports_no_tensorflow():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def _tiny_model():
-    import keras
-
-    return keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
-                             keras.layers.BatchNormalization(), keras.layers.GlobalAveragePooling2D(),
-                             keras.layers.Dense(10)])
-
-
-def test_model_speed_gives_positive_finite_numbers_for_a_tiny_model():
+def test_model_speed_gives_positive_finite_numbers_for_atiny_convnet():
     from efficientnet_tpu.benchmarks import model_speed
 
-    latency = model_speed.inference_latency(_tiny_model(), 2, 16, calls=2, warmup=1)
+    latency = model_speed.inference_latency(tiny_convnet(), 2, 16, calls=2, warmup=1)
     assert math.isfinite(latency.wall_s) and latency.wall_s > 0 and latency.cpu_s >= 0
-    fresh = _tiny_model()
+    fresh = tiny_convnet()
     before = [w.numpy().copy() for w in fresh.trainable_weights]
     rate = model_speed.training_throughput(fresh, 2, 16, 10, steps=2, warmup=1)
     assert math.isfinite(rate) and rate > 0

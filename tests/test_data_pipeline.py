@@ -16,8 +16,8 @@ from PIL import Image  # noqa: E402
 
 from efficientnet_tpu.data import (build_dataset, dataset_info, num_eval_steps,  # noqa: E402
                                    preprocess_for_eval)
+from helpers import subprocess_env  # noqa: E402
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -209,8 +209,7 @@ def test_two_replica_mirrored_strategy_reads_per_replica_batches():
         assert steps == num_eval_steps("digits", "test", global_batch_size=64), steps
         print("OK", steps, total)
     """)
-    environment = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get(
-        "PYTHONPATH", ""), TF_CPP_MIN_LOG_LEVEL="2")
+    environment = subprocess_env(TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env=environment, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -19,27 +19,23 @@ from efficientnet_tpu.export import export_run
 from efficientnet_tpu.training import config as config_lib
 from efficientnet_tpu.training.trained import load_trained_model
 from efficientnet_tpu.run import run
+from helpers import REPO, tiny_train_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> str:
     """A digits run of B0 at phi=-6, 16 px, for a few steps, keeping an EMA."""
     directory = str(tmp_path_factory.mktemp("run"))
-    config = config_lib.merge(dict(
-        model_dir=directory, variant="b0", phi=-6.0, resolution=16, dataset="digits",
-        train_batch_size=8, eval_batch_size=64, train_steps=4, steps_per_loop=2,
-        checkpoint_every_steps=4, precision="float32", optimizer="adam", learning_rate=1e-2,
-        lr_reference_batch=None, warmup_epochs=0.0, epsilon=1e-7, preemption_handler="signal",
-        use_ema=True, ema_decay=0.5, mode="train", seed=5))
+    config = tiny_train_config(directory, variant="b0", phi=-6.0, checkpoint_every_steps=4, learning_rate=1e-2,
+                               use_ema=True, ema_decay=0.5, seed=5)
     run(config, progress=False)
     return directory
 
 
 def _export_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "efficientnet_tpu.export", *args],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
+                          capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 

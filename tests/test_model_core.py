@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import keras
 import numpy as np
@@ -13,6 +12,7 @@ from efficientnet_tpu.model import layers as L
 from efficientnet_tpu.model import build_from_spec
 from efficientnet_tpu.model.blocks import MBConv
 from efficientnet_tpu.model.specs import resolve_blocks, round_filters, round_repeats
+from helpers import trainable_params
 
 # VARIANTS.md section 2: trainable parameters (1000 classes) and the layer-by-layer G MACs.
 PINS = {
@@ -27,10 +27,6 @@ PINS = {
 }
 # MACs are counted at the variant's own resolution; from b4 up (380 px and more) that is slow on a CPU.
 HEAVY = {"b4", "b5", "b6", "b7"}
-
-
-def trainable_params(model: keras.Model) -> int:
-    return int(sum(math.prod(w.shape) for w in model.trainable_weights))
 
 
 @pytest.mark.parametrize("variant", sorted(PINS))

@@ -9,16 +9,15 @@ import sys
 import pytest
 
 from efficientnet_tpu import train
+from helpers import REPO, subprocess_env
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_unknown_variant_from_a_real_command_line(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "efficientnet_tpu.train", "--variant=b9", "--dataset=digits",
          f"--model_dir={tmp_path}"],
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-                 PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", "")),
+        env=subprocess_env(TF_CPP_MIN_LOG_LEVEL="2"),
         capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

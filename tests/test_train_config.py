@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from efficientnet_tpu.training import config as config_lib
+from helpers import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_defaults_are_the_paper_recipe():

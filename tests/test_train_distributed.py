@@ -10,13 +10,13 @@ devices, so this runs in a fresh subprocess.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO, subprocess_env
+
 
 SCRIPT = r"""
 import json, os, sys
@@ -86,7 +86,7 @@ print("RESULT " + json.dumps(out))
 
 
 def test_two_replicas_match_one_replica_at_the_same_global_batch(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = subprocess_env(TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True,
                           text=True, timeout=600, cwd=REPO)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]

@@ -30,18 +30,9 @@ from efficientnet_tpu.training.preemption import Preempted
 from efficientnet_tpu.training.progress import ProgressLine
 from efficientnet_tpu.run import input_fns, precision_policy, resolve, run
 from efficientnet_tpu.training.strategy import StrategyInfo
+from helpers import tiny_train_config as tiny
 
 EVAL_KEYS = {"step", "top1", "top5", "loss", "num_examples"}
-
-
-def tiny(model_dir, **changes) -> config_lib.TrainConfig:
-    values = dict(model_dir=str(model_dir), variant="baseline_convnet", resolution=16, dataset="digits",
-                  train_batch_size=8, eval_batch_size=64, train_steps=4, steps_per_loop=2,
-                  checkpoint_every_steps=2, precision="float32", optimizer="adam", learning_rate=1e-3,
-                  lr_reference_batch=None, warmup_epochs=0.0, epsilon=1e-7, preemption_handler="signal",
-                  ema_decay=0.9, mode="train", eval_every_epochs=100.0, seed=3)
-    values.update(changes)
-    return config_lib.merge(values)
 
 
 EFFICIENTNET = dict(variant="b0", phi=-6.0)

@@ -19,7 +19,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO, subprocess_env
+
 TOTAL_STEPS = 48
 
 
@@ -36,8 +37,7 @@ def command(model_dir: str) -> list[str]:
 def environment() -> dict[str, str]:
     # GCE_METADATA_IP points TensorFlow's "am I on Google Cloud?" probe at a closed local
     # port, so the preemption handler's platform check never leaves this machine.
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", GCE_METADATA_IP="127.0.0.1:9",
-                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess_env(TF_CPP_MIN_LOG_LEVEL="2", GCE_METADATA_IP="127.0.0.1:9")
 
 
 def latest_step(model_dir: str) -> int:

@@ -7,10 +7,7 @@ import numpy as np
 import pytest
 
 from efficientnet_tpu import build_model, count_macs, get_spec
-
-
-def trainable_params(model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+from helpers import trainable_params
 
 
 def test_baseline_convnet_matches_the_seed_within_5_percent():

@@ -9,10 +9,7 @@ import pytest
 from efficientnet_tpu import build_model, get_spec
 from efficientnet_tpu.model import resolve_blocks
 from efficientnet_tpu.model.blocks_extra import Conv31, Conv131, FusedMBConv, MEConv
-
-
-def trainable_params(model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+from helpers import trainable_params
 
 
 def _kernels(layer) -> dict[str, tuple[int, ...]]:

@@ -10,10 +10,7 @@ import pytest
 from efficientnet_tpu import build_model, get_spec
 from efficientnet_tpu.model import resolve_blocks
 from efficientnet_tpu.model.layers import SqueezeExcite
-
-
-def trainable_params(model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+from helpers import trainable_params
 
 
 @pytest.fixture(scope="module")

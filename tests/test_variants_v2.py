@@ -11,14 +11,11 @@ import pytest
 from efficientnet_tpu import build_model, get_spec
 from efficientnet_tpu.model.layers import Normalize
 from efficientnet_tpu.model.weights import KERAS_CONSTRUCTORS, load_keras_applications
+from helpers import trainable_params
 
 V2_VARIANTS = ["v2_b0", "v2_b1", "v2_b2", "v2_b3", "v2_s", "v2_m", "v2_l"]
 PINNED = {"v2_b0": 7_139_704, "v2_s": 21_458_488}
 SIZE = 64  # parameters do not depend on the input size; outputs compare at any size
-
-
-def trainable_params(model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 def _randomize_batch_norm_statistics(model: keras.Model, rng: np.random.Generator) -> None:
