@@ -56,6 +56,14 @@ class TrainConfig:
     dataset: str = _field("imagenet2012", "imagenet2012, cifar10, cifar100, cifar10_3class, folder, digits, synthetic.")
     data_dir: str | None = _field(None, "TFDS data_dir (local or gs://), or the image folder for dataset=folder.")
     augment: str = _field("default", "none, default, randaugment, autoaugment or seed003.")
+    randaugment_num_layers: int = _field(2, "RandAugment's N: operations applied per image (augment=randaugment).")
+    randaugment_magnitude: float = _field(10.0, "RandAugment's M: their strength on the reference's 0-10 scale.")
+    crop_area_min: float = _field(
+        0.08, "Smallest share of the image area the training crop of full-size images (ImageNet, folder, "
+              "TFRecords) keeps; the reference's 0.08 suits photographs, 0.5-1.0 small or centred objects.")
+    crop_area_max: float = _field(1.0, "Largest share of the image area that training crop keeps.")
+    random_flip: bool = _field(True, "Random horizontal flip in training (never on the digits, which are not "
+                                     "mirror-symmetric); turn off for text, digits or other handed images.")
     eval_crop_fraction: float | None = _field(
         None, "Center crop of the shorter side at eval and serving; default: resolution / (resolution + 32), "
               "or 1.0 for low-resolution datasets (CIFAR, digits).")
@@ -269,6 +277,14 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"--{name} must be >= 0, got {getattr(config, name)}")
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
+    if not 0 < config.crop_area_min <= config.crop_area_max <= 1:
+        raise ValueError(f"need 0 < --crop_area_min <= --crop_area_max <= 1, got "
+                         f"{config.crop_area_min:g} and {config.crop_area_max:g}")
+    if config.randaugment_num_layers < 0:
+        raise ValueError(f"--randaugment_num_layers must be >= 0, got {config.randaugment_num_layers}")
+    if not 0 <= config.randaugment_magnitude <= 30:
+        raise ValueError(f"--randaugment_magnitude must be in [0, 30] (the reference scale is 0-10), "
+                         f"got {config.randaugment_magnitude:g}")
     if config.eval_crop_fraction is not None and not 0 < config.eval_crop_fraction <= 1:
         raise ValueError(f"--eval_crop_fraction must be in (0, 1], got {config.eval_crop_fraction}")
     for name in ("dropout_rate", "drop_connect_rate"):

@@ -81,7 +81,10 @@ def input_fns(config: TrainConfig, info, strategy_kind: str):
         dataset = data_lib.build_dataset(
             config.dataset, info.train_split, global_batch_size=config.train_batch_size,
             image_size=config.resolution, training=True, augment=config.augment, data_dir=config.data_dir,
-            input_context=context, dtype=dtype, seed=stream_seed, deterministic=config.deterministic)
+            input_context=context, dtype=dtype, seed=stream_seed, deterministic=config.deterministic,
+            randaugment_num_layers=config.randaugment_num_layers,
+            randaugment_magnitude=config.randaugment_magnitude,
+            crop_area_range=(config.crop_area_min, config.crop_area_max), flip=config.random_flip)
         if replay:
             batches_per_step = max(1, context.num_replicas_in_sync // context.num_input_pipelines)
             dataset = dataset.skip(start_step * batches_per_step)
