@@ -40,8 +40,9 @@ def num_eval_steps(name: str, split: str, *, global_batch_size: int, data_dir: s
                    num_input_pipelines: int = 1) -> int:
     """How many global steps build_dataset's eval stream for `split` yields."""
     source = get_source(name, data_dir)
-    return eval_steps_for(source.num_examples(source.check_split(split)), global_batch_size,
-                          num_input_pipelines)
+    split = source.check_split(split)
+    return eval_steps_for(source.num_examples(split), global_batch_size, num_input_pipelines,
+                          source.largest_shard(split, num_input_pipelines))
 
 
 def _check_arguments(global_batch_size: int, augment: str, dtype: tf.DType, seed: int | None,
@@ -172,8 +173,8 @@ def _eval_dataset(source: Source, split: str, *, batch_size: int, shard_batch: i
                                       dtype), label),
         num_parallel_calls=tf.data.AUTOTUNE)
     return pad_and_batch_eval(
-        dataset, examples_per_shard=eval_examples_per_shard(num_examples, num_shards,
-                                                            shard_batch),
+        dataset, examples_per_shard=eval_examples_per_shard(
+            num_examples, num_shards, shard_batch, source.largest_shard(split, num_shards)),
         batch_size=batch_size, image_size=image_size, dtype=dtype)
 
 

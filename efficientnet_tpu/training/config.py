@@ -53,8 +53,11 @@ class TrainConfig:
     sync_batch_norm: bool = _field(False, "Compute batch-norm statistics over all replicas.")
 
     # --- data --------------------------------------------------------------
-    dataset: str = _field("imagenet2012", "imagenet2012, cifar10, cifar100, cifar10_3class, folder, digits, synthetic.")
-    data_dir: str | None = _field(None, "TFDS data_dir (local or gs://), or the image folder for dataset=folder.")
+    dataset: str = _field(
+        "imagenet2012", "imagenet2012, cifar10, cifar100, cifar10_3class, folder, tfrecord (labels from 1, as the "
+                        "reference), tfrecord_0based, digits, synthetic.")
+    data_dir: str | None = _field(
+        None, "TFDS data_dir (local or gs://), the image folder (folder) or the shards' folder (tfrecord).")
     augment: str = _field("default", "none, default, randaugment, autoaugment or seed003.")
     randaugment_num_layers: int = _field(2, "RandAugment's N: operations applied per image (augment=randaugment).")
     randaugment_magnitude: float = _field(10.0, "RandAugment's M: their strength on the reference's 0-10 scale.")
