@@ -107,7 +107,7 @@ def test_shipped_configs_load_and_validate():
             "digits_demo.yaml"} <= names
     for path in paths:
         config = config_lib.merge(config_lib.load_yaml(path), {"model_dir": "/tmp/m"})
-        assert config.dataset in ("imagenet2012", "cifar10", "cifar100", "cifar10_3class", "digits")
+        assert config.dataset in ("imagenet2012", "cifar10", "cifar100", "cifar10_3class", "digits", "tfrecord")
     imagenet = config_lib.load_yaml(os.path.join(REPO, "configs", "imagenet.yaml"))
     assert imagenet["train_batch_size"] == 4096 and imagenet["epochs"] == 350
     cifar = config_lib.load_yaml(os.path.join(REPO, "configs", "cifar10.yaml"))

@@ -51,6 +51,12 @@ class TrainConfig:
     dropout_rate: float | None = _field(None, "Dropout before the classifier; default: the variant's.")
     drop_connect_rate: float | None = _field(0.2, "Stochastic depth rate of the last block; empty: the variant's.")
     sync_batch_norm: bool = _field(False, "Compute batch-norm statistics over all replicas.")
+    init_weights: str = _field(
+        "", "Fine-tune: start a fresh run from a Keras Applications weights file (.h5: EfficientNet V1/V2, "
+            "ResNet-152) or another run's model_dir or model_dir/ckpt-N; another class count re-initializes "
+            "only the classifier. Never loaded over the run's own checkpoint when it resumes.")
+    freeze_backbone_epochs: float = _field(
+        0.0, "Fine-tune: train only the classifier for this many epochs first (batch norm frozen too).")
 
     # --- data --------------------------------------------------------------
     dataset: str = _field(
@@ -283,6 +289,8 @@ def validate(config: TrainConfig) -> None:
     if not 0 < config.crop_area_min <= config.crop_area_max <= 1:
         raise ValueError(f"need 0 < --crop_area_min <= --crop_area_max <= 1, got "
                          f"{config.crop_area_min:g} and {config.crop_area_max:g}")
+    if config.freeze_backbone_epochs < 0:
+        raise ValueError(f"--freeze_backbone_epochs must be >= 0, got {config.freeze_backbone_epochs:g}")
     if config.randaugment_num_layers < 0:
         raise ValueError(f"--randaugment_num_layers must be >= 0, got {config.randaugment_num_layers}")
     if not 0 <= config.randaugment_magnitude <= 30:

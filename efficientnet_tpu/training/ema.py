@@ -80,6 +80,11 @@ class WeightAverage(tf.Module):
             source.assign(average)
             average.assign(raw)
 
+    def restart(self) -> None:
+        """Sets every average to its variable's value (after loading pretrained weights)."""
+        for average, source in zip(self.averages, self._sources):
+            average.assign(tf.identity(source))
+
     def copy_to_model(self) -> None:
         """Overwrites the model's weights with their averages (for export)."""
         for average, source in zip(self.averages, self._sources):

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from efficientnet_tpu import data as data_lib
 from efficientnet_tpu.training import config as config_lib
+from efficientnet_tpu.training import init_weights as init_lib
 from efficientnet_tpu.training.checkpoint import checkpoint_steps, load_trained_model
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.loop import Trainer
@@ -128,6 +129,8 @@ def run(config: TrainConfig, *, progress: bool = True,
         if config.mode == "eval" and not has_checkpoint:
             raise FileNotFoundError(f"--mode=eval but {model_dir} holds no checkpoint; "
                                     "train first (--mode=train or train_and_eval)")
+        if config.init_weights and config.mode != "eval" and not has_checkpoint:
+            init_lib.check_source(config.init_weights)
         if tf.io.gfile.exists(config_lib.config_path(model_dir)):
             config_lib.check_same_architecture(config, config_lib.load_run_config(model_dir), model_dir)
         train_fn, eval_fn = input_fns(config, info, strategy_info.kind if strategy_info else "cpu")
@@ -150,6 +153,9 @@ def run(config: TrainConfig, *, progress: bool = True,
         try:
             trainer.log_model_size()
             step = trainer.restore()
+            if config.init_weights and config.mode != "eval" and not has_checkpoint:
+                # Fresh runs only: a resumed fine-tuning run keeps its own checkpoint.
+                trainer.initialize_from(lambda model: init_lib.initialize(model, config))
             if config.mode != "eval":
                 total = trainer.total_steps
                 if progress and strategy_info.is_chief:
