@@ -80,7 +80,11 @@ class TrainConfig:
     # --- run ---------------------------------------------------------------
     model_dir: str = _field("", "Checkpoints, TensorBoard logs, config.yaml and eval_results.json (local or gs://).")
     mode: str = _field("train_and_eval", "train, eval or train_and_eval.")
-    tpu: str = _field("", "TPU name, 'local' on a TPU VM, or grpc://host:port; empty: no TPU.")
+    tpu: str = _field("", "auto (find it: TPU VM, Colab, TPU_NAME), 'local' on a TPU VM, a TPU name, or "
+                          "grpc://host:port; empty: no TPU.")
+    tpu_configure_version: bool = _field(
+        False, "A remote TPU (name or grpc) whose TensorFlow runtime differs from this TensorFlow: switch it "
+               "(cloud-tpu-client's configure_tpu_version, restarts the TPU) instead of stopping.")
     strategy: str = _field("auto", "auto, tpu, gpu or cpu.")
     num_cpu_replicas: int = _field(1, "With strategy cpu: split the CPU into this many replicas (MirroredStrategy).")
     precision: str = _field("mixed_bfloat16", "float32, mixed_bfloat16 or mixed_float16.")

@@ -141,7 +141,8 @@ def run(config: TrainConfig, *, progress: bool = True,
         if config.mode != "train":
             eval_fn(tf.distribute.InputContext())
         if strategy_info is None:
-            strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas)
+            strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas,
+                                             config.tpu_configure_version)
         if strategy_info.is_chief and config.mode != "eval":
             config_lib.dump(config, model_dir)
         train_fn, eval_fn = input_fns(config, info, strategy_info.kind)
