@@ -1,18 +1,19 @@
 """efficientnet_tpu: EfficientNet, its research variants and EfficientNetV2 in Keras 3.
 
 The public model API lives here; data, training and export are subpackages
-that import TensorFlow only when used.
+that import TensorFlow only when used. The model names load on first use
+(Keras loads TensorFlow), so the command-line tools can check their flags and
+quiet TensorFlow's start-up lines before it loads.
 """
 
-from efficientnet_tpu.model import (
-    ModelSpec,
-    build_feature_extractor,
-    build_model,
-    count_macs,
-    feature_endpoints,
-    get_spec,
-    list_variants,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from efficientnet_tpu.model import (ModelSpec, build_feature_extractor, build_model, count_macs,
+                                        feature_endpoints, get_spec, list_variants)
 
 __version__ = "0.1.0"
 
@@ -25,3 +26,13 @@ __all__ = [
     "get_spec",
     "list_variants",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("efficientnet_tpu.model"), name)
+    raise AttributeError(f"module 'efficientnet_tpu' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

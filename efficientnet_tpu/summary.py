@@ -12,12 +12,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from absl import app, flags
 
+from efficientnet_tpu import exit_codes
 from efficientnet_tpu.model import build_from_spec, count_macs, get_spec, list_variants, resolve_blocks
 from efficientnet_tpu.model.specs import BlockSpec, ModelSpec
 
@@ -159,7 +159,7 @@ def format_all(rows: Sequence[dict[str, Any]], markdown: bool) -> str:
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        return exit_codes.fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag")
     try:
         if FLAGS.all:
             rows = summarize_all(FLAGS.num_classes)
@@ -170,10 +170,9 @@ def main(argv: Sequence[str]) -> int:
             summary = describe(FLAGS.variant, FLAGS.phi, FLAGS.num_classes)
             text = json.dumps(summary, indent=2) if FLAGS.format == "json" else format_table(summary)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return exit_codes.fail(exit_codes.one_line(error), exit_codes.USAGE)
     print(text)
-    return 0
+    return exit_codes.OK
 
 
 def run() -> None:

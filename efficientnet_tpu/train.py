@@ -4,7 +4,8 @@ Every TrainConfig field is a flag of the same name; ``--config`` reads a YAML
 file first and flags given on the command line (or in a ``--flagfile``)
 override it. Rerunning the same command resumes from the newest checkpoint.
 
-Exit status: 0 done, 2 bad flags/config/data, 3 the loss diverged (NaN/inf),
+Exit status (``efficientnet_tpu.exit_codes``, the same in every CLI): 0 done,
+2 bad flags/config/data/paths, 3 the loss diverged (NaN/inf), 130 interrupted,
 143 preempted (checkpoint saved; rerun to resume), 1 anything unexpected.
 Errors are printed as one ``error: ...`` line on stderr.
 """
@@ -22,11 +23,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from efficientnet_tpu import exit_codes  # noqa: E402
+from efficientnet_tpu.exit_codes import fail as _fail, one_line as _one_line  # noqa: E402
 from efficientnet_tpu.training import config as config_lib  # noqa: E402  (no TensorFlow import)
 
 FLAGS = flags.FLAGS
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DIVERGED = (exit_codes.OK, exit_codes.INTERNAL, exit_codes.USAGE,
+                                                     exit_codes.DIVERGED)
 
 if "config" not in FLAGS:
     flags.DEFINE_string("config", None, "YAML config file (read with yaml.safe_load); command-line flags override it.")
@@ -71,34 +75,25 @@ def config_from_flags() -> config_lib.TrainConfig:
     return config_lib.merge(*layers, sources=tuple(sources))
 
 
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    return code
-
-
 def execute() -> int:
     """Builds the config from the parsed flags and runs it; returns the exit status."""
     try:
         config = config_from_flags()
     except (ValueError, FileNotFoundError) as e:
         return _fail(_one_line(e), EXIT_USAGE)
-    # Heavy imports only once the flags are known to be sane.
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    # Heavy imports only once the flags are known to be sane, without TensorFlow's start-up lines.
+    from efficientnet_tpu.tf_startup import import_tensorflow  # pylint: disable=import-outside-toplevel
 
+    tf = import_tensorflow()
     from efficientnet_tpu.training.loop import TrainingDiverged  # pylint: disable=import-outside-toplevel
-    from efficientnet_tpu.training.preemption import (  # pylint: disable=import-outside-toplevel
-        PREEMPTED_EXIT_CODE, Preempted)
+    from efficientnet_tpu.training.preemption import Preempted  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.training.run import run  # pylint: disable=import-outside-toplevel
 
     try:
         run(config)
     except Preempted as e:
         print(f"preempted: {e}", file=sys.stderr, flush=True)
-        return PREEMPTED_EXIT_CODE
+        return exit_codes.PREEMPTED
     except TrainingDiverged as e:
         return _fail(_one_line(e), EXIT_DIVERGED)
     except (ValueError, FileNotFoundError, NotImplementedError, tf.errors.NotFoundError,
@@ -106,7 +101,7 @@ def execute() -> int:
         logging.debug("Traceback:\n%s", traceback.format_exc())
         return _fail(_one_line(e), EXIT_USAGE)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail("interrupted", exit_codes.INTERRUPTED)
     except Exception as e:  # pylint: disable=broad-except
         # A bug, not a usage error: keep the console to one line, keep the traceback in a file.
         fd, path = tempfile.mkstemp(prefix="efficientnet_tpu_train_", suffix=".log")

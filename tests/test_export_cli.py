@@ -97,7 +97,7 @@ def test_bad_command_lines_print_one_line_and_fail(model_dir, tmp_path, args, ph
     args = [a.replace("MODEL_DIR", model_dir).replace("EMPTY_RUN", str(empty_run))
              .replace("OUT", str(tmp_path / "out")) for a in args]
     done = _export_cli(*args)
-    assert done.returncode != 0
+    assert done.returncode == 2  # usage, as in every CLI (efficientnet_tpu.exit_codes)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and phrase in errors[0], done.stderr[-2000:]
     assert "Traceback" not in done.stderr

@@ -21,7 +21,7 @@ def test_defaults_are_the_paper_recipe():
     assert (c.learning_rate, c.lr_reference_batch, c.warmup_epochs) == (0.016, 256, 5.0)
     assert (c.lr_decay_rate, c.lr_decay_epochs, c.label_smoothing) == (0.97, 2.4, 0.1)
     assert (c.weight_decay, c.use_ema, c.ema_decay, c.drop_connect_rate) == (1e-5, True, 0.9999, 0.2)
-    assert (c.precision, c.train_batch_size, c.epochs) == ("mixed_bfloat16", 4096, 350.0)
+    assert (c.precision, c.train_batch_size, c.epochs) == ("auto", 4096, 350.0)
     assert c.dropout_rate is None  # the variant's own
     # 0.016 x 4096 / 256
     assert config_lib.peak_learning_rate(c) == pytest.approx(0.256)

@@ -4,6 +4,8 @@
 Every file is decoded once when the split is first listed, so corrupt or
 unreadable files are dropped (and counted in one warning) before training
 starts instead of failing an epoch halfway, and an eval split's size is exact.
+A file that disappears or becomes unreadable later, mid-training, is skipped
+(see ``pipeline.skip_unreadable``).
 Paths go through tf.io.gfile, so DATA_DIR may be on gs://.
 """
 
@@ -129,7 +131,8 @@ class FolderSource(Source):
         if split == TRAIN_SPLIT:
             empty = [name for index, name in enumerate(self.class_names)
                      if not np.any(listed[1] == index)]
-            if empty:
+            if empty and (split_dir, tuple(empty)) not in _REPORTED:
+                _REPORTED.add((split_dir, tuple(empty)))
                 logger.warning("folder %s: classes with no usable images: %s", split_dir,
                                ", ".join(empty))
         self._listed[split] = listed
@@ -144,6 +147,11 @@ class FolderSource(Source):
             class_names=self.class_names, native_resolution=None, splits=self.splits)
 
     def check_split(self, split: str) -> str:
+        if split is None:
+            raise ValueError(
+                f"folder dataset {self.data_dir} has no evaluation split: expected "
+                f"{_join(self.data_dir, 'validation')}/<class_name>/* (or test/); add one, or "
+                "train without evaluation (--mode=train)")
         if not isinstance(split, str) or split not in self.splits:
             missing = (f"; {_join(self.data_dir, split)} does not exist"
                        if split in EVAL_SPLITS else "")

@@ -135,6 +135,18 @@ def _train_transform(source: Source, *, image_size: int, augment: str, crop_frac
     return tf.autograph.experimental.do_not_convert(transform)
 
 
+def skip_unreadable(source: Source, dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Drops examples whose file cannot be read or decoded any more (sources read from files).
+
+    The files were all decoded once up front; one deleted or unreadable since
+    (a shared disk or bucket) is skipped rather than crashing the run and
+    losing the steps since the last checkpoint. TensorFlow logs each skip
+    ("Ignoring error"); an eval split is padded to its size as a short last
+    batch is, so the skipped example only drops out of the count.
+    """
+    return dataset.ignore_errors(log_warning=True) if source.encoded and source.skips_unreadable else dataset
+
+
 def _training_dataset(source: Source, split: str, *, batch_size: int, image_size: int,
                       augment: str, crop_fraction: float, num_shards: int, shard_index: int,
                       seed: int | None, dtype: tf.DType, randaugment_num_layers: int,
@@ -155,7 +167,7 @@ def _training_dataset(source: Source, split: str, *, batch_size: int, image_size
         randaugment_magnitude=randaugment_magnitude, dtype=dtype, seed=seed,
         crop_area_range=crop_area_range, flip=flip)
     dataset = dataset.repeat().enumerate().map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size, drop_remainder=True)
+    return skip_unreadable(source, dataset).batch(batch_size, drop_remainder=True)
 
 
 def _eval_dataset(source: Source, split: str, *, batch_size: int, shard_batch: int,
@@ -173,7 +185,7 @@ def _eval_dataset(source: Source, split: str, *, batch_size: int, shard_batch: i
                                       dtype), label),
         num_parallel_calls=tf.data.AUTOTUNE)
     return pad_and_batch_eval(
-        dataset, examples_per_shard=eval_examples_per_shard(
+        skip_unreadable(source, dataset), examples_per_shard=eval_examples_per_shard(
             num_examples, num_shards, shard_batch, source.largest_shard(split, num_shards)),
         batch_size=batch_size, image_size=image_size, dtype=dtype)
 

@@ -31,6 +31,8 @@ class Source(abc.ABC):
     shuffle_buffer_size: int = 0
     # Digits are not mirror-symmetric, photographs are.
     flip_invariant: bool = True
+    # Encoded sources: drop an example whose file became unreadable (pipeline.skip_unreadable).
+    skips_unreadable: bool = True
 
     @abc.abstractmethod
     def info(self) -> DatasetInfo:

@@ -77,6 +77,8 @@ class TFRecordSource(Source):
     encoded = True
     cacheable = False
     shuffle_buffer_size = 8_192
+    # A bad record or a label outside the classes is an error in the data to fix, not to skip.
+    skips_unreadable = False
 
     def __init__(self, data_dir: str | None, *, label_offset: int = 1, name: str = "tfrecord") -> None:
         self.name = name

@@ -11,7 +11,7 @@ newest checkpoint of a finished run (see ``cli``).
     cli.py          the command line
 """
 
-from efficientnet_tpu.export.saved_model import build_serving_functions, export_saved_model
+from efficientnet_tpu.export.saved_model import build_serving_functions, export_saved_model, next_version_dir
 from efficientnet_tpu.export.serving import (IMAGE_BYTES_INPUT, IMAGES_INPUT, SERVE_IMAGE_BYTES,
                                              SERVING_DEFAULT, ServingFunctions)
 from efficientnet_tpu.export.tflite import (convert_to_tflite, export_tflite,
@@ -27,5 +27,6 @@ __all__ = [
     "convert_to_tflite",
     "export_saved_model",
     "export_tflite",
+    "next_version_dir",
     "tflite_converter_available",
 ]

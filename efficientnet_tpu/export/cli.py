@@ -5,22 +5,20 @@ crop, class names) comes from the run's ``model_dir/config.yaml`` through
 ``load_trained_model``, so nothing is passed twice and nothing can disagree
 with training.
 
-Exit status: 0 exported, 2 bad command line, 1 the export failed (no run or
-checkpoint in model_dir, unwritable export_dir, ...). Failures are one
-``error: ...`` line on stderr.
+Exit status (``efficientnet_tpu.exit_codes``, shared by every CLI): 0 exported,
+2 bad command line or inputs (no run or checkpoint in model_dir, an unreadable
+checkpoint, an unwritable export_dir), 1 an unexpected failure (a bug).
+Failures are one ``error: ...`` line on stderr.
 """
 
 from __future__ import annotations
 
 import logging as std_logging
-import sys
 from typing import Any, Callable, Sequence
 
 from absl import app, flags, logging
 
-from efficientnet_tpu.export.saved_model import export_saved_model
-from efficientnet_tpu.export.tflite import export_tflite
-from efficientnet_tpu.training.checkpoint import load_trained_model
+from efficientnet_tpu import exit_codes
 
 FORMATS = {"saved_model": "SavedModel", "tflite": "TFLite model"}
 FLAGS = flags.FLAGS
@@ -56,6 +54,11 @@ def export_run(model_dir: str, export_dir: str, *, export_format: str = "saved_m
                use_ema: bool | None = None, checkpoint_path: str | None = None
                ) -> tuple[str, dict[str, Any]]:
     """Exports a training run's checkpoint; returns the written path and the run info."""
+    # pylint: disable=import-outside-toplevel  (TensorFlow loads only once the flags are checked)
+    from efficientnet_tpu.export.saved_model import export_saved_model
+    from efficientnet_tpu.export.tflite import export_tflite
+    from efficientnet_tpu.training.checkpoint import load_trained_model
+
     model, info = load_trained_model(model_dir, use_ema=use_ema,
                                      checkpoint_path=checkpoint_path)
     class_names = info.get("class_names")
@@ -67,11 +70,6 @@ def export_run(model_dir: str, export_dir: str, *, export_format: str = "saved_m
                                   crop_fraction=float(info["eval_crop_fraction"]),
                                   class_names=class_names)
     return path, info
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _quiet_logs() -> None:
@@ -87,30 +85,30 @@ def _quiet_logs() -> None:
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) > 1:
-        print(f"error: unexpected arguments {' '.join(argv[1:])}; all options are --flags",
-              file=sys.stderr)
-        return 2
+        return exit_codes.fail(f"unexpected arguments {' '.join(argv[1:])}; all options are --flags")
     _quiet_logs()
     try:
         _check_flags()
+    except UsageError as error:
+        return exit_codes.fail(str(error))
+    from efficientnet_tpu.tf_startup import import_tensorflow  # pylint: disable=import-outside-toplevel
+
+    tf = import_tensorflow()
+    try:
         path, info = export_run(FLAGS.model_dir, FLAGS.export_dir,
                                 export_format=FLAGS.format, use_ema=FLAGS.use_ema,
                                 checkpoint_path=FLAGS.checkpoint_path)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError, RuntimeError, OSError) as error:
-        print(f"error: {_first_line(error)}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, ValueError, OSError, NotImplementedError, tf.errors.NotFoundError,
+            tf.errors.PermissionDeniedError) as error:
+        return exit_codes.fail(exit_codes.one_line(error), exit_codes.USAGE)
     except Exception as error:  # noqa: BLE001 - the CLI reports one line, never a traceback
         logging.debug("export failed", exc_info=True)
-        print(f"error: export failed with {type(error).__name__}: {_first_line(error)} "
-              "(run with --verbosity=1 for the traceback)", file=sys.stderr)
-        return 1
+        return exit_codes.fail(f"export failed with {type(error).__name__}: {exit_codes.one_line(error)} "
+                               "(run with --verbosity=1 for the traceback)", exit_codes.INTERNAL)
     weights = "EMA weights" if info.get("used_ema") else "raw weights"
     print(f"exported a {FORMATS[FLAGS.format]} of {info.get('checkpoint')} (step {info.get('step')}, "
           f"{weights}) to {path}")
-    return 0
+    return exit_codes.OK
 
 
 def run(main_fn: Callable[[Sequence[str]], int] = main) -> None:

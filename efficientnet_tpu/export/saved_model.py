@@ -13,6 +13,22 @@ from efficientnet_tpu.export.serving import (
     SERVE_IMAGE_BYTES, SERVING_DEFAULT, ServingFunctions)
 
 
+def next_version_dir(export_base: str) -> str:
+    """``export_base/<N>``: one more than the highest numbered version there (1 when none).
+
+    TF Serving (and ``saved_model_cli``) expect a model's versions as numbered
+    subfolders of one base path and serve the highest, so each export of a
+    run adds a version instead of overwriting the one being served.
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel  (gs:// paths)
+
+    versions = [0]
+    if tf.io.gfile.isdir(export_base):
+        versions += [int(name.rstrip("/")) for name in tf.io.gfile.listdir(export_base)
+                     if name.rstrip("/").isdigit()]
+    return os.path.join(export_base, str(max(versions) + 1))
+
+
 def check_serving_arguments(model: keras.Model, *, image_size: int,
                             class_names: Sequence[str] | None) -> None:
     """Raises ValueError when the model cannot serve what the caller describes."""

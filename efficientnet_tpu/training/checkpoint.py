@@ -58,6 +58,15 @@ def checkpoint_steps(directory: str) -> list[tuple[int, str]]:
     return out
 
 
+def has_object(path: str, name: str) -> bool:
+    """Whether the checkpoint at ``path`` holds the top-level object ``name`` (True when unreadable:
+    the restore then reports the real problem)."""
+    try:
+        return any(key.split("/", 1)[0] == name for key, _ in tf.train.list_variables(path))
+    except (tf.errors.OpError, ValueError):
+        return True
+
+
 def _try_restore(checkpoint: tf.train.Checkpoint, path: str, partial: bool) -> None:
     status = checkpoint.restore(path)
     if partial:
@@ -79,19 +88,31 @@ def restore_newest_readable(checkpoint: tf.train.Checkpoint, directory: str, par
     candidates = [path for _, path in reversed(checkpoint_steps(directory))]
     last_error: Exception | None = None
     for path in candidates:
+        mismatch = False
         try:
             _try_restore(checkpoint, path, partial)
             return path, True
-        except _UNREADABLE + (AssertionError,) as e:
+        except _UNREADABLE as e:
             last_error = e
+        except AssertionError as e:
+            last_error, mismatch = e, True
         if without_input is not None:
             try:
                 _try_restore(without_input, path, partial=True)
                 logging.warning("Restored %s without the input position (the input pipeline changed "
                                 "since it was saved).", path)
                 return path, False
-            except _UNREADABLE + (AssertionError,) as e:
+            except _UNREADABLE as e:
+                last_error, mismatch = e, False
+            except AssertionError as e:
                 last_error = e
+        if mismatch:
+            # Every file was read, but the objects differ: saved with another configuration,
+            # not corrupt. Falling back to an older checkpoint would silently drop work.
+            raise ValueError(
+                f"{path} was saved by a run configured differently (its objects do not match this "
+                f"run's: {str(last_error).splitlines()[0][:200]}); rerun with the settings it was "
+                "trained with, or use a new --model_dir") from None
         logging.warning("Checkpoint %s cannot be restored (%s); trying an older one.",
                         path, str(last_error).splitlines()[0][:200])
     if last_error is not None:
@@ -134,6 +155,11 @@ class CheckpointKeeper:
         if not self.is_chief:
             tf.io.gfile.rmtree(self.manager.directory)
         return path
+
+    @property
+    def latest_path(self) -> str | None:
+        steps = checkpoint_steps(self.model_dir)
+        return steps[-1][1] if steps else None
 
     @property
     def latest_step(self) -> int | None:

@@ -20,7 +20,7 @@ import yaml
 
 MODES = ("train", "eval", "train_and_eval")
 STRATEGIES = ("auto", "tpu", "gpu", "cpu")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
 PREEMPTION_HANDLERS = ("tensorflow", "signal", "none")
@@ -57,6 +57,9 @@ class TrainConfig:
             "only the classifier. Never loaded over the run's own checkpoint when it resumes.")
     freeze_backbone_epochs: float = _field(
         0.0, "Fine-tune: train only the classifier for this many epochs first (batch norm frozen too).")
+    bn_momentum: float | None = _field(
+        None, "Batch-norm moving-statistics momentum; default: the variant's (0.99, V2 0.9). Short runs "
+              "at a high learning rate want 0.9: at 0.99 the statistics lag the weights and eval reads chance.")
 
     # --- data --------------------------------------------------------------
     dataset: str = _field(
@@ -87,7 +90,8 @@ class TrainConfig:
                "(cloud-tpu-client's configure_tpu_version, restarts the TPU) instead of stopping.")
     strategy: str = _field("auto", "auto, tpu, gpu or cpu.")
     num_cpu_replicas: int = _field(1, "With strategy cpu: split the CPU into this many replicas (MirroredStrategy).")
-    precision: str = _field("mixed_bfloat16", "float32, mixed_bfloat16 or mixed_float16.")
+    precision: str = _field("auto", "auto (bfloat16 on TPU, float16 on GPUs with tensor cores, else float32), "
+                                    "float32, mixed_bfloat16 or mixed_float16.")
     train_batch_size: int = _field(4096, "Global training batch (all replicas together).")
     eval_batch_size: int = _field(1024, "Global evaluation batch.")
     epochs: float | None = _field(350.0, "Training length in epochs (or give train_steps).")
@@ -198,7 +202,10 @@ def load_yaml(path: str) -> dict[str, Any]:
         try:
             data = yaml.safe_load(f)
         except yaml.YAMLError as e:
-            raise ValueError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ValueError(f"{path} is not valid YAML{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -302,6 +309,8 @@ def validate(config: TrainConfig) -> None:
                          f"got {config.randaugment_magnitude:g}")
     if config.eval_crop_fraction is not None and not 0 < config.eval_crop_fraction <= 1:
         raise ValueError(f"--eval_crop_fraction must be in (0, 1], got {config.eval_crop_fraction}")
+    if config.bn_momentum is not None and not 0 <= config.bn_momentum < 1:
+        raise ValueError(f"--bn_momentum must be in [0, 1), got {config.bn_momentum}")
     for name in ("dropout_rate", "drop_connect_rate"):
         value = getattr(config, name)
         if value is not None and not 0 <= value < 1:
@@ -393,3 +402,32 @@ def check_same_architecture(config: TrainConfig, previous: Mapping[str, Any], mo
             raise ValueError(
                 f"{model_dir} holds a run with {key}={previous[key]!r}, not {getattr(config, key)!r}; "
                 "use another --model_dir or the same settings to resume")
+
+
+def _slot_layout(values: Mapping[str, Any]) -> dict[str, Any]:
+    """What decides the optimizer variables a checkpoint holds (Keras creates momentum slots only
+    when momentum > 0, and mixed_float16 wraps the optimizer in a loss-scale optimizer)."""
+    optimizer = values.get("optimizer")
+    layout: dict[str, Any] = {"optimizer": optimizer,
+                              "precision": "mixed_float16" if values.get("precision") == "mixed_float16"
+                              else "not mixed_float16"}
+    if optimizer in ("rmsprop", "sgd"):
+        layout["momentum"] = "0" if not values.get("momentum") else "> 0"
+    return layout
+
+
+def check_resumable(config: TrainConfig, previous: Mapping[str, Any], model_dir: str) -> None:
+    """Refuses, in one line naming the field, a change the model_dir's checkpoint cannot be loaded with.
+
+    A changed optimizer (or momentum on/off, or loss scaling on/off) changes the optimizer
+    state the checkpoint holds. ``use_ema`` may change: the trainer restores what it can.
+    """
+    before, now = _slot_layout(previous), _slot_layout(config.to_dict())
+    for key, value in before.items():
+        if value is None or key not in previous:
+            continue
+        if now.get(key) != value:
+            raise ValueError(
+                f"{model_dir} was trained with {key}={previous[key]!r} and its checkpoint holds that "
+                f"optimizer state, which {key}={getattr(config, key)!r} cannot load; rerun with "
+                f"--{key}={previous[key]} to resume, or use a new --model_dir to start over")

@@ -80,10 +80,10 @@ class WeightAverage(tf.Module):
             source.assign(average)
             average.assign(raw)
 
-    def restart(self) -> None:
-        """Sets every average to its variable's value (after loading pretrained weights)."""
+    def reset(self) -> None:
+        """Starts the averages again from the model's current weights (cross-replica context)."""
         for average, source in zip(self.averages, self._sources):
-            average.assign(tf.identity(source))
+            average.assign(tf.cast(source, average.dtype))
 
     def copy_to_model(self) -> None:
         """Overwrites the model's weights with their averages (for export)."""

@@ -26,7 +26,8 @@ import tensorflow as tf
 from absl import logging
 
 from efficientnet_tpu.training import config as config_lib
-from efficientnet_tpu.training.checkpoint import CheckpointKeeper, rng_states
+from efficientnet_tpu.training.checkpoint import (CheckpointKeeper, has_object, restore_newest_readable,
+                                                  rng_states)
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.ema import WeightAverage, averaged_weights
 from efficientnet_tpu.training.init_weights import set_backbone_trainable
@@ -118,6 +119,7 @@ class Trainer:
         self.summaries = Summaries(config.model_dir, enabled=strategy_info.is_chief)
         self._build(checkpoint_input and train_input_fn is not None)
         self._last_good_checkpoint: str | None = None
+        self._progress: ProgressLine | None = None
 
     # ------------------------------------------------------------------ build
     def _build(self, checkpoint_input: bool) -> None:
@@ -158,6 +160,7 @@ class Trainer:
             if self.input_mode != "saved":
                 # Made on first use, from the restored step.
                 self.input_mode = "replay" if config.deterministic else "reseed"
+        self._objects = objects
         self.checkpoint = tf.train.Checkpoint(**objects)
         self.keeper = CheckpointKeeper(self.checkpoint, config.model_dir, max_to_keep=config.keep_checkpoints,
                                        is_chief=self.info.is_chief, worker_id=self.info.worker_id,
@@ -238,8 +241,23 @@ class Trainer:
 
     # ---------------------------------------------------------------- restore
     def restore(self) -> int:
-        """Restores the newest readable checkpoint of model_dir; returns the step (0 when fresh)."""
-        path = self.keeper.restore_latest()
+        """Restores the newest readable checkpoint of model_dir; returns the step (0 when fresh).
+
+        A checkpoint saved without an EMA (``use_ema: false``) restores into a run that keeps
+        one: weights, optimizer and step come back and the average starts from the weights.
+        """
+        latest = self.keeper.latest_path
+        if self.ema is not None and latest is not None and not has_object(latest, "ema"):
+            rest = {k: v for k, v in self._objects.items() if k != "ema"}
+            without_input = {k: v for k, v in rest.items() if k != "input"}
+            path, self.keeper.input_restored = restore_newest_readable(
+                tf.train.Checkpoint(**rest), self.config.model_dir, partial=True,
+                without_input=tf.train.Checkpoint(**without_input) if "input" in rest else None)
+            self.ema.reset()
+            self._message(f"{path} was saved without an EMA of the weights (use_ema: false); "
+                          "the average starts from the restored weights")
+        else:
+            path = self.keeper.restore_latest()
         step = int(self.global_step.numpy())
         if path is not None:
             self._last_good_checkpoint = path
@@ -255,7 +273,7 @@ class Trainer:
         """Loads pretrained weights into the fresh model with ``load`` and restarts the EMA from them."""
         text = load(self.model)
         if self.ema is not None:
-            self.ema.restart()
+            self.ema.reset()
         self._message(text)
 
     def _freeze_backbone(self, frozen: bool) -> None:
@@ -300,7 +318,10 @@ class Trainer:
     def _message(self, text: str) -> None:
         """Key events go to the console when progress is shown, to the log otherwise."""
         if self.show_progress and self.info.is_chief:
-            print(text, flush=True)
+            if self._progress is not None:
+                self._progress.message(text)  # ends an in-place progress line first
+            else:
+                print(text, flush=True)
         else:
             logging.info(text)
 
@@ -334,6 +355,7 @@ class Trainer:
                                     cluster_resolver=getattr(self.strategy, "cluster_resolver", None),
                                     scratch_dir=os.path.join(config.model_dir, ".preemption"))
         progress = ProgressLine(total_steps, enabled=self.show_progress and self.info.is_chief)
+        self._progress = progress
         last_eval = None
         recent: list[float] = []
         first_call = True
@@ -346,21 +368,25 @@ class Trainer:
                 result = self.run_loop(steps)
                 previous, step = step, step + steps
                 if result.nonfinite > 0:
+                    fixes = "lower --learning_rate or check the input data"
+                    if config.precision != "float32":
+                        fixes = "lower --learning_rate, check the input data, or use --precision=float32"
                     raise TrainingDiverged(
                         f"the loss became NaN or infinite between steps {previous} and {step}; training "
                         f"stopped and the last good checkpoint ({self._last_good_checkpoint or 'none'}) is kept. "
-                        "Lower --learning_rate, check the input data, or use --precision=float32")
+                        f"{fixes[0].upper()}{fixes[1:]}")
                 step_time = result.seconds / steps
                 if not first_call:
                     recent = (recent + [step_time])[-20:]
                 first_call = False
-                typical = float(np.median(recent)) if recent else step_time
+                # The first call traces and compiles the loop: no ETA until a call without that.
+                eta = float(np.median(recent)) * (total_steps - step) if recent else None
                 images_per_second = config.train_batch_size / step_time
                 lr = float(self.schedule(step))
                 metrics = {"loss": result.loss_sum / steps, "accuracy": result.correct / max(result.examples, 1),
                            "learning_rate": lr}
                 progress.update(step, metrics, images_per_second, step_time,
-                                eta_seconds=typical * (total_steps - step), force=step >= total_steps)
+                                eta_seconds=eta, force=step >= total_steps)
                 if self.info.is_chief:
                     self.summaries.write_train({
                         "loss": metrics["loss"], "total_loss": result.total_loss_sum / steps,
@@ -370,17 +396,16 @@ class Trainer:
                     self.save()
                 if eval_every_steps and self.eval_input_fn is not None and (
                         step >= total_steps or step // eval_every_steps > previous // eval_every_steps):
-                    progress.close()
                     last_eval = self.evaluate()
                 if on_loop_end is not None:
                     on_loop_end(self)
                 watcher.check()
         except Preempted as e:
-            progress.close()
             self._message(str(e))
             raise
         finally:
             progress.close()
+            self._progress = None
             watcher.close()
         return last_eval
 

@@ -16,6 +16,8 @@ def spec_overrides(config: TrainConfig) -> dict[str, Any]:
     for name in ("alpha", "beta", "gamma"):
         if getattr(config, name) is not None:
             overrides[name] = getattr(config, name)
+    if config.bn_momentum is not None:
+        overrides["bn_momentum"] = config.bn_momentum
     return overrides
 
 

@@ -20,7 +20,9 @@ from typing import Callable
 import tensorflow as tf
 from absl import logging
 
-PREEMPTED_EXIT_CODE = 143
+from efficientnet_tpu import exit_codes
+
+PREEMPTED_EXIT_CODE = exit_codes.PREEMPTED
 
 
 class Preempted(Exception):

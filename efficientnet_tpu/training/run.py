@@ -7,10 +7,12 @@ and calls ``run``; tests and notebooks can call ``run`` directly.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Iterator
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from efficientnet_tpu import data as data_lib
 from efficientnet_tpu.training import config as config_lib
@@ -107,19 +109,65 @@ def eval_every_steps(config: TrainConfig, num_train_examples: int) -> int:
 
 
 def export(config: TrainConfig) -> str:
-    """Exports the newest checkpoint (EMA weights when kept) as a SavedModel to ``export_dir``."""
-    from efficientnet_tpu.export import export_saved_model  # pylint: disable=import-outside-toplevel
+    """Exports the newest checkpoint (EMA weights when kept) as a SavedModel to a new
+    numbered version directory ``export_dir/<N>`` (TF Serving's layout: 1, then 2, ...)."""
+    from efficientnet_tpu.export import export_saved_model, next_version_dir  # pylint: disable=import-outside-toplevel
 
     model, info = load_trained_model(config.model_dir)
-    path = export_saved_model(model, config.export_dir, image_size=int(info["image_size"]),
+    path = export_saved_model(model, next_version_dir(config.export_dir), image_size=int(info["image_size"]),
                               crop_fraction=float(info["eval_crop_fraction"]),
                               class_names=info.get("class_names"))
     return path
 
 
+def resolve_precision(precision: str, strategy_info: StrategyInfo) -> str:
+    """``auto``: bfloat16 on a TPU, float16 on GPUs with tensor cores (compute capability 7+),
+    float32 otherwise (CPUs have no fast reduced-precision path: bfloat16 is ~2.7x slower there)."""
+    if precision != "auto":
+        return precision
+    if strategy_info.kind == "tpu":
+        return "mixed_bfloat16"
+    gpus = tf.config.list_physical_devices("GPU") if strategy_info.kind != "cpu" else []
+    if gpus:
+        capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+                        for gpu in gpus]
+        if all(tuple(c or (0, 0)) >= (7, 0) for c in capabilities):
+            return "mixed_float16"
+    return "float32"
+
+
+def check_model_dir(model_dir: str) -> None:
+    """A local model_dir must be a folder path: not a file, not under a file."""
+    if "://" in model_dir:
+        return
+    path = os.path.abspath(model_dir)
+    while True:
+        if os.path.exists(path) and not os.path.isdir(path):
+            where = "is" if path == os.path.abspath(model_dir) else "is under"
+            raise ValueError(f"--model_dir={model_dir} {where} the regular file {path}; "
+                             "give a folder path (it is created if missing)")
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
+
+
 def run(config: TrainConfig, *, progress: bool = True,
         strategy_info: StrategyInfo | None = None) -> dict[str, Any]:
     """Runs ``config.mode``; returns {"step", "eval": results or None, "export_dir": path or None}."""
+    model_spec(config)  # an unknown variant or bad phi fails here, before any device is touched
+    check_model_dir(config.model_dir)
+    if strategy_info is None:
+        # First, before anything touches TensorFlow's devices (seeding, input pipelines, the
+        # folder dataset's decode check): splitting the CPU into logical replicas and
+        # MultiWorkerMirroredStrategy's collective ops must be set up at program start.
+        strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas,
+                                         config.tpu_configure_version)
+    precision = resolve_precision(config.precision, strategy_info)
+    if precision != config.precision:
+        print_or_log(progress and strategy_info.is_chief,
+                     f"precision {precision} (auto on {strategy_info.kind}; set --precision to choose)")
+        config = config_lib.replace(config, precision=precision)
     with precision_policy(config.precision):
         seed_everything(config)
         info = data_lib.dataset_info(config.dataset, config.data_dir)
@@ -132,20 +180,16 @@ def run(config: TrainConfig, *, progress: bool = True,
         if config.init_weights and config.mode != "eval" and not has_checkpoint:
             init_lib.check_source(config.init_weights)
         if tf.io.gfile.exists(config_lib.config_path(model_dir)):
-            config_lib.check_same_architecture(config, config_lib.load_run_config(model_dir), model_dir)
-        train_fn, eval_fn = input_fns(config, info, strategy_info.kind if strategy_info else "cpu")
-        # Fail on missing data now, before connecting to a TPU or building the network
-        # (making the pipelines reads nothing yet).
+            previous = config_lib.load_run_config(model_dir)
+            config_lib.check_same_architecture(config, previous, model_dir)
+            if has_checkpoint:
+                config_lib.check_resumable(config, previous, model_dir)
+        train_fn, eval_fn = input_fns(config, info, strategy_info.kind)
+        # Fail on missing data now, before building the network (making the pipelines reads nothing yet).
         if config.mode != "eval":
             train_fn(tf.distribute.InputContext())
         if config.mode != "train":
             eval_fn(tf.distribute.InputContext())
-        if strategy_info is None:
-            strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas,
-                                             config.tpu_configure_version)
-        if strategy_info.is_chief and config.mode != "eval":
-            config_lib.dump(config, model_dir)
-        train_fn, eval_fn = input_fns(config, info, strategy_info.kind)
         trainer = Trainer(
             config, strategy_info, num_train_examples=info.num_train_examples,
             train_input_fn=train_fn if config.mode != "eval" else None,
@@ -154,6 +198,9 @@ def run(config: TrainConfig, *, progress: bool = True,
         try:
             trainer.log_model_size()
             step = trainer.restore()
+            # Only now, with the checkpoint restored (or none to restore), is the config the run's.
+            if strategy_info.is_chief and config.mode != "eval":
+                config_lib.dump(config, model_dir)
             if config.init_weights and config.mode != "eval" and not has_checkpoint:
                 # Fresh runs only: a resumed fine-tuning run keeps its own checkpoint.
                 trainer.initialize_from(lambda model: init_lib.initialize(model, config))
@@ -183,3 +230,10 @@ def run(config: TrainConfig, *, progress: bool = True,
             if progress:
                 print(f"exported SavedModel to {exported}", flush=True)
         return {"step": step, "eval": results, "export_dir": exported, "config": config}
+
+
+def print_or_log(to_console: bool, text: str) -> None:
+    if to_console:
+        print(text, flush=True)
+    else:
+        logging.info(text)
