@@ -58,6 +58,7 @@ def features(model: keras.Model, images: np.ndarray) -> np.ndarray:
     return np.asarray(init_lib.headless(model)(images, training=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".h5", ".weights.h5"])
 def test_efficientnet_file_loads_every_layer_and_replaces_the_head(tmp_path, suffix):
     keras_model = keras.applications.EfficientNetB0(weights=None, input_shape=(SIZE, SIZE, 3), classes=7,
