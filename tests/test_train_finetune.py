@@ -11,7 +11,6 @@ import h5py  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from efficientnet_tpu.training import config as config_lib  # noqa: E402
 from efficientnet_tpu.training import init_weights as init_lib  # noqa: E402
