@@ -26,8 +26,10 @@ setup(
         "tpu": ["cloud-tpu-client>=0.10"],
         "digits": ["scikit-learn>=1.0"],
         "jax": ["jax>=0.4"],
-        # jax: the model-package test runs the same weights on Keras' JAX backend.
-        "test": ["pytest>=7", "scikit-learn>=1.0", "jax>=0.4"],
+        # jax: the model-package test runs the same weights on Keras' JAX backend;
+        # nbclient, nbformat, ipykernel: the Colab notebook is executed by a real kernel.
+        "test": ["pytest>=7", "scikit-learn>=1.0", "jax>=0.4", "nbclient>=0.10", "nbformat>=5.9",
+                 "ipykernel>=6"],
     },
     include_package_data=True,
 )

@@ -21,6 +21,7 @@ from efficientnet_tpu import data as data_lib
 from efficientnet_tpu.model.specs import ModelSpec
 from efficientnet_tpu.training import config as config_lib
 from efficientnet_tpu.export.from_run import export_run
+from efficientnet_tpu.training import init_weights as init_lib
 from efficientnet_tpu.training.checkpoint import checkpoint_steps
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.loop import Trainer
@@ -107,7 +108,10 @@ def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: s
             config.dataset, facts.train_split, global_batch_size=config.train_batch_size,
             image_size=config.resolution, training=True, augment=config.augment, data_dir=config.data_dir,
             input_context=context, dtype=dtype, seed=stream_seed, deterministic=config.deterministic,
-            crop_fraction=config.eval_crop_fraction)
+            crop_fraction=config.eval_crop_fraction,
+            randaugment_num_layers=config.randaugment_num_layers,
+            randaugment_magnitude=config.randaugment_magnitude,
+            crop_area_range=(config.crop_area_min, config.crop_area_max), flip=config.random_flip)
         if replay:
             batches_per_step = max(1, context.num_replicas_in_sync // context.num_input_pipelines)
             dataset = dataset.skip(start_step * batches_per_step)
@@ -177,7 +181,8 @@ def run(config: TrainConfig, *, progress: bool = True,
         # First, before anything touches TensorFlow's devices (seeding, input pipelines, the
         # folder dataset's decode check): splitting the CPU into logical replicas and
         # MultiWorkerMirroredStrategy's collective ops must be set up at program start.
-        strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas)
+        strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas,
+                                         config.tpu_configure_version)
     precision = resolve_precision(config.precision, strategy_info)
     if precision != config.precision:
         print_or_log(progress and strategy_info.is_chief,
@@ -192,6 +197,8 @@ def run(config: TrainConfig, *, progress: bool = True,
         if config.mode == "eval" and not has_checkpoint:
             raise FileNotFoundError(f"--mode=eval but {model_dir} holds no checkpoint; "
                                     "train first (--mode=train or train_and_eval)")
+        if config.init_weights and config.mode != "eval" and not has_checkpoint:
+            init_lib.check_source(config.init_weights)
         if tf.io.gfile.exists(config_lib.config_path(model_dir)):
             previous = config_lib.load_run_config(model_dir)
             config_lib.check_same_architecture(config, previous, model_dir)
@@ -214,6 +221,9 @@ def run(config: TrainConfig, *, progress: bool = True,
             # Only now, with the checkpoint restored (or none to restore), is the config the run's.
             if strategy_info.is_chief and config.mode != "eval":
                 config_lib.dump(config, model_dir)
+            if config.init_weights and config.mode != "eval" and not has_checkpoint:
+                # Fresh runs only: a resumed fine-tuning run keeps its own checkpoint.
+                trainer.initialize_from(lambda model: init_lib.initialize(model, config))
             if config.mode != "eval":
                 total = trainer.total_steps
                 if progress and strategy_info.is_chief:

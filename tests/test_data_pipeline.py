@@ -215,3 +215,24 @@ def test_two_replica_mirrored_strategy_reads_per_replica_batches():
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK 5 300.0" in result.stdout
 
+
+def test_crop_area_range_and_flip_are_settings(textured_folder):
+    """A full-area crop without flip is the eval transform; the flip mirrors some images."""
+    common = dict(global_batch_size=10, image_size=16, data_dir=textured_folder, seed=3,
+                  deterministic=True, training=True)
+    plain, plain_labels = next(iter(build_dataset("folder", "train", augment="none", **common)))
+    whole, labels = next(iter(build_dataset("folder", "train", crop_area_range=(1.0, 1.0),
+                                            flip=False, **common)))
+    np.testing.assert_array_equal(labels, plain_labels)
+    np.testing.assert_allclose(whole, plain, atol=1e-3)
+    flipped, _ = next(iter(build_dataset("folder", "train", crop_area_range=(1.0, 1.0),
+                                         **common)))
+    mirrored = [not np.allclose(a, b, atol=1e-3) for a, b in zip(flipped, plain)]
+    for image, reference, is_mirrored in zip(flipped.numpy(), plain.numpy(), mirrored):
+        np.testing.assert_allclose(image, reference[:, ::-1] if is_mirrored else reference,
+                                   atol=1e-3)
+    assert 0 < sum(mirrored) < len(mirrored)
+    cropped, _ = next(iter(build_dataset("folder", "train", flip=False, **common)))
+    assert not np.allclose(cropped, plain)
+    with pytest.raises(ValueError, match="0 < min <= max <= 1"):
+        build_dataset("folder", "train", crop_area_range=(0.5, 0.2), **common)

@@ -107,7 +107,7 @@ def test_shipped_configs_load_and_validate():
             "digits_demo.yaml"} <= names
     for path in paths:
         config = config_lib.merge(config_lib.load_yaml(path), {"model_dir": "/tmp/m"})
-        assert config.dataset in ("imagenet2012", "cifar10", "cifar100", "cifar10_3class", "digits")
+        assert config.dataset in ("imagenet2012", "cifar10", "cifar100", "cifar10_3class", "digits", "tfrecord")
     imagenet = config_lib.load_yaml(os.path.join(REPO, "configs", "imagenet.yaml"))
     assert imagenet["train_batch_size"] == 4096 and imagenet["epochs"] == 350
     cifar = config_lib.load_yaml(os.path.join(REPO, "configs", "cifar10.yaml"))
@@ -173,3 +173,35 @@ def test_every_config_key_is_a_flag():
         if name != "class_names":
             assert name in train.FLAGS, name
     assert yaml.safe_load(yaml.safe_dump(config_lib.TrainConfig().to_dict()))["variant"] == "b0"
+
+
+def test_augmentation_settings_reach_the_pipeline(monkeypatch):
+    """RandAugment's N and M, the crop's area range and the flip go from the config to build_dataset."""
+    import tensorflow as tf
+
+    import importlib
+
+    run_lib = importlib.import_module("efficientnet_tpu.training.run")
+
+    seen = {}
+    monkeypatch.setattr(run_lib.data_lib, "build_dataset", lambda *args, **kwargs: seen.update(kwargs))
+    config = config_lib.merge({"model_dir": "/tmp/x", "dataset": "synthetic", "augment": "randaugment",
+                               "randaugment_num_layers": 3, "randaugment_magnitude": 7,
+                               "crop_area_min": 0.5, "crop_area_max": 0.9, "random_flip": False,
+                               "resolution": 32, "num_classes": 10})
+    info = run_lib.data_lib.dataset_info("synthetic")
+    train_fn, _ = run_lib.input_fns(config, info, "cpu")
+    train_fn(tf.distribute.InputContext())
+    assert (seen["randaugment_num_layers"], seen["randaugment_magnitude"]) == (3, 7.0)
+    assert seen["crop_area_range"] == (0.5, 0.9) and seen["flip"] is False
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"crop_area_min": 0.0}, "crop_area_min"),
+    ({"crop_area_min": 0.6, "crop_area_max": 0.5}, "crop_area_max"),
+    ({"randaugment_num_layers": -1}, "randaugment_num_layers"),
+    ({"randaugment_magnitude": 31}, "randaugment_magnitude"),
+])
+def test_augmentation_settings_are_checked(changes, message):
+    with pytest.raises(ValueError, match=message):
+        config_lib.merge({"model_dir": "/tmp/x", **changes})

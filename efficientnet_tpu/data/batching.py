@@ -16,21 +16,26 @@ def ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
-def eval_examples_per_shard(num_examples: int, num_shards: int, shard_batch: int) -> int:
+def eval_examples_per_shard(num_examples: int, num_shards: int, shard_batch: int,
+                            largest_shard: int | None = None) -> int:
     """Real plus padding examples each shard yields.
 
-    Shards are even (the largest holds ceil(N / num_shards)); `shard_batch`
-    is what one shard feeds per step: the per-replica batch times the
-    replicas that read from it.
+    Shards are even by default (the largest holds ceil(N / num_shards));
+    sources sharded by file pass their `largest_shard`. `shard_batch` is what
+    one shard feeds per step: the per-replica batch times the replicas that
+    read from it.
     """
-    largest_shard = ceil_div(num_examples, num_shards)
+    if largest_shard is None:
+        largest_shard = ceil_div(num_examples, num_shards)
     return ceil_div(largest_shard, shard_batch) * shard_batch
 
 
-def eval_steps_for(num_examples: int, global_batch_size: int, num_input_pipelines: int = 1) -> int:
+def eval_steps_for(num_examples: int, global_batch_size: int, num_input_pipelines: int = 1,
+                   largest_shard: int | None = None) -> int:
     """Steps of `global_batch_size` that an eval pass over `num_examples` takes."""
     shard_batch = global_batch_size // num_input_pipelines
-    return eval_examples_per_shard(num_examples, num_input_pipelines, shard_batch) // shard_batch
+    return eval_examples_per_shard(num_examples, num_input_pipelines, shard_batch,
+                                   largest_shard) // shard_batch
 
 
 def pad_and_batch_eval(dataset: tf.data.Dataset, *, examples_per_shard: int, batch_size: int,

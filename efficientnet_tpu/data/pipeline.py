@@ -16,7 +16,8 @@ from efficientnet_tpu.data import augment as augment_lib
 from efficientnet_tpu.data.batching import (eval_examples_per_shard, eval_steps_for,
                                             pad_and_batch_eval)
 from efficientnet_tpu.data.info import DatasetInfo, default_crop_fraction
-from efficientnet_tpu.data.preprocessing import (check_crop_fraction, check_image_size,
+from efficientnet_tpu.data.preprocessing import (CROP_AREA_RANGE, check_area_range,
+                                                 check_crop_fraction, check_image_size,
                                                  inception_crop, is_int, pad_and_random_crop,
                                                  preprocess_for_eval, random_flip, resize,
                                                  to_uint8)
@@ -39,8 +40,9 @@ def num_eval_steps(name: str, split: str, *, global_batch_size: int, data_dir: s
                    num_input_pipelines: int = 1) -> int:
     """How many global steps build_dataset's eval stream for `split` yields."""
     source = get_source(name, data_dir)
-    return eval_steps_for(source.num_examples(source.check_split(split)), global_batch_size,
-                          num_input_pipelines)
+    split = source.check_split(split)
+    return eval_steps_for(source.num_examples(split), global_batch_size, num_input_pipelines,
+                          source.largest_shard(split, num_input_pipelines))
 
 
 def _check_arguments(global_batch_size: int, augment: str, dtype: tf.DType, seed: int | None,
@@ -80,7 +82,7 @@ def _layout(global_batch_size: int,
 
 def _train_transform(source: Source, *, image_size: int, augment: str, crop_fraction: float,
                      randaugment_num_layers: int, randaugment_magnitude: float, dtype: tf.DType,
-                     seed: int):
+                     seed: int, crop_area_range: tuple[float, float], flip: bool):
     """(index, (image, label)) -> (augmented image of `dtype`, label).
 
     The random draws for the example at position `index` of the stream depend
@@ -88,6 +90,7 @@ def _train_transform(source: Source, *, image_size: int, augment: str, crop_frac
     the map is parallelized.
     """
     base_seed = tf.constant(seed, tf.int64)
+    flip = flip and source.flip_invariant
 
     def policy(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         if augment == "randaugment":
@@ -115,15 +118,15 @@ def _train_transform(source: Source, *, image_size: int, augment: str, crop_frac
                 output = resize(augment_lib.random_rotate_shift_zoom(
                     tf.cast(image, tf.float32), crop_seed), image_size)
         elif source.encoded:
-            output = inception_crop(image, image_size, crop_seed,
-                                    flip_seed if source.flip_invariant else None)
+            output = inception_crop(image, image_size, crop_seed, flip_seed if flip else None,
+                                    area_range=crop_area_range)
             if augment in ("randaugment", "autoaugment"):
                 output = tf.cast(policy(to_uint8(output), policy_seed), tf.float32)
         else:
             # Small fixed-size images (CIFAR, digits): pad by 1/8 of the side and
             # crop back, flip, augment at the native size, then resize.
             output = pad_and_random_crop(image, native_side // 8, crop_seed)
-            if source.flip_invariant:
+            if flip:
                 output = random_flip(output, flip_seed)
             output = resize(policy(output, policy_seed), image_size)
         return tf.cast(output, dtype), label
@@ -141,13 +144,14 @@ def skip_unreadable(source: Source, dataset: tf.data.Dataset) -> tf.data.Dataset
     ("Ignoring error"); an eval split is padded to its size as a short last
     batch is, so the skipped example only drops out of the count.
     """
-    return dataset.ignore_errors(log_warning=True) if source.encoded else dataset
+    return dataset.ignore_errors(log_warning=True) if source.encoded and source.skips_unreadable else dataset
 
 
 def _training_dataset(source: Source, split: str, *, batch_size: int, image_size: int,
                       augment: str, crop_fraction: float, num_shards: int, shard_index: int,
                       seed: int | None, dtype: tf.DType, randaugment_num_layers: int,
-                      randaugment_magnitude: float) -> tf.data.Dataset:
+                      randaugment_magnitude: float, crop_area_range: tuple[float, float],
+                      flip: bool) -> tf.data.Dataset:
     dataset = source.read(split, num_shards=num_shards, shard_index=shard_index,
                           shuffle_files=True, seed=seed)
     if source.cacheable:
@@ -160,7 +164,8 @@ def _training_dataset(source: Source, split: str, *, batch_size: int, image_size
     transform = _train_transform(
         source, image_size=image_size, augment=augment, crop_fraction=crop_fraction,
         randaugment_num_layers=randaugment_num_layers,
-        randaugment_magnitude=randaugment_magnitude, dtype=dtype, seed=seed)
+        randaugment_magnitude=randaugment_magnitude, dtype=dtype, seed=seed,
+        crop_area_range=crop_area_range, flip=flip)
     dataset = dataset.repeat().enumerate().map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return skip_unreadable(source, dataset).batch(batch_size, drop_remainder=True)
 
@@ -180,8 +185,8 @@ def _eval_dataset(source: Source, split: str, *, batch_size: int, shard_batch: i
                                       dtype), label),
         num_parallel_calls=tf.data.AUTOTUNE)
     return pad_and_batch_eval(
-        skip_unreadable(source, dataset), examples_per_shard=eval_examples_per_shard(num_examples, num_shards,
-                                                            shard_batch),
+        skip_unreadable(source, dataset), examples_per_shard=eval_examples_per_shard(
+            num_examples, num_shards, shard_batch, source.largest_shard(split, num_shards)),
         batch_size=batch_size, image_size=image_size, dtype=dtype)
 
 
@@ -191,7 +196,9 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
                   dtype: tf.DType | str = tf.float32, seed: int | None = None,
                   deterministic: bool = False, crop_fraction: float | None = None,
                   randaugment_num_layers: int = 2,
-                  randaugment_magnitude: float = 10.0) -> tf.data.Dataset:
+                  randaugment_magnitude: float = 10.0,
+                  crop_area_range: tuple[float, float] = CROP_AREA_RANGE,
+                  flip: bool = True) -> tf.data.Dataset:
     """The input pipeline of `split` of dataset `name`.
 
     Training yields `(images [B, S, S, 3] of dtype in [0, 255], labels int32 [B])`
@@ -204,6 +211,9 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
     `crop_fraction` is the eval center crop (also used by augment 'none' and
     'seed003'); None means the reference image_size / (image_size + 32), or
     the whole image for native-resolution datasets (CIFAR, digits).
+    `crop_area_range` bounds the Inception crop of full-size images (ImageNet,
+    folders, TFRecords) as a share of the area; `flip=False` turns the random
+    horizontal flip off (never applied to datasets that are not mirror-symmetric).
     `deterministic=True` fixes the training order and augmentation (seed 0
     unless `seed` is given) at some cost in speed; eval is always in the
     split's stored order.
@@ -211,6 +221,7 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
     dtype = _check_arguments(global_batch_size, augment, dtype, seed, randaugment_num_layers,
                              randaugment_magnitude)
     image_size = check_image_size(image_size)
+    crop_area_range = check_area_range(crop_area_range)
     if crop_fraction is not None:
         check_crop_fraction(crop_fraction)
     num_shards, shard_index, batch_size, shard_batch = _layout(int(global_batch_size),
@@ -234,7 +245,8 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
             source, split, batch_size=batch_size, image_size=image_size, augment=augment,
             crop_fraction=crop_fraction, num_shards=num_shards, shard_index=shard_index,
             seed=shard_seed, dtype=dtype, randaugment_num_layers=randaugment_num_layers,
-            randaugment_magnitude=randaugment_magnitude)
+            randaugment_magnitude=randaugment_magnitude, crop_area_range=crop_area_range,
+            flip=bool(flip))
     else:
         dataset = _eval_dataset(
             source, split, batch_size=batch_size, shard_batch=shard_batch, image_size=image_size,

@@ -91,8 +91,20 @@ def center_crop_window(shape: tf.Tensor, crop_fraction: float) -> Window:
     return (height - size + 1) // 2, (width - size + 1) // 2, size, size
 
 
-def inception_crop_window(shape: tf.Tensor, seed: tf.Tensor, image_size: int) -> Window:
-    """A random box of 8%-100% of the area and aspect 3/4-4/3.
+def check_area_range(area_range) -> tuple[float, float]:
+    """(min, max) fractions of the image area with 0 < min <= max <= 1."""
+    try:
+        low, high = (float(v) for v in area_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"crop area range must be two numbers (min, max), got {area_range!r}") from None
+    if not 0.0 < low <= high <= 1.0:
+        raise ValueError(f"crop area range must satisfy 0 < min <= max <= 1, got ({low:g}, {high:g})")
+    return low, high
+
+
+def inception_crop_window(shape: tf.Tensor, seed: tf.Tensor, image_size: int,
+                          area_range: tuple[float, float] = CROP_AREA_RANGE) -> Window:
+    """A random box of `area_range` of the area (reference: 8%-100%) and aspect 3/4-4/3.
 
     When all 10 attempts fail the sampler returns the whole image; the
     reference then falls back to the eval center crop, and so do we.
@@ -101,7 +113,7 @@ def inception_crop_window(shape: tf.Tensor, seed: tf.Tensor, image_size: int) ->
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape, bounding_boxes=whole_image, seed=seed,
         min_object_covered=CROP_MIN_OBJECT_COVERED,
-        aspect_ratio_range=CROP_ASPECT_RATIO_RANGE, area_range=CROP_AREA_RANGE,
+        aspect_ratio_range=CROP_ASPECT_RATIO_RANGE, area_range=check_area_range(area_range),
         max_attempts=CROP_MAX_ATTEMPTS, use_image_if_no_bounding_boxes=True)
     random_window = (begin[0], begin[1], size[0], size[1])
     failed = tf.logical_and(tf.equal(size[0], shape[0]), tf.equal(size[1], shape[1]))
@@ -161,14 +173,18 @@ def preprocess_for_eval(image: tf.Tensor, image_size: int,
 
 
 def inception_crop(image_bytes: tf.Tensor, image_size: int, seed: tf.Tensor,
-                   flip_seed: tf.Tensor | None = None) -> tf.Tensor:
+                   flip_seed: tf.Tensor | None = None,
+                   area_range: tuple[float, float] = CROP_AREA_RANGE) -> tf.Tensor:
     """Training crop of encoded bytes: random box decoded alone, then bicubic resize.
+
+    `area_range` bounds the box's share of the image area: the reference's
+    (0.08, 1) suits photographs; small centred objects keep more, e.g. (0.5, 1).
 
     With `flip_seed`, a random horizontal flip of the crop before resizing:
     the same result as flipping after, on fewer, smaller (uint8) pixels.
     """
     cropped = _decode_and_crop(
-        image_bytes, lambda shape: inception_crop_window(shape, seed, image_size))
+        image_bytes, lambda shape: inception_crop_window(shape, seed, image_size, area_range))
     if flip_seed is not None:
         cropped = random_flip(cropped, flip_seed)
     return resize(cropped, image_size)

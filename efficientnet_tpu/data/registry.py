@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from efficientnet_tpu.data.sources import Source
 
-DATASET_NAMES = ("imagenet2012", "cifar10", "cifar100", "cifar10_3class", "folder", "digits",
-                 "synthetic")
+DATASET_NAMES = ("imagenet2012", "cifar10", "cifar100", "cifar10_3class", "folder", "tfrecord",
+                 "tfrecord_0based", "digits", "synthetic")
 
 
 def get_source(name: str, data_dir: str | None = None) -> Source:
@@ -23,6 +23,9 @@ def get_source(name: str, data_dir: str | None = None) -> Source:
     if name == "folder":
         from efficientnet_tpu.data.folder import FolderSource
         return FolderSource(data_dir)
+    if name in ("tfrecord", "tfrecord_0based"):
+        from efficientnet_tpu.data.tfrecord import TFRecordSource
+        return TFRecordSource(data_dir, label_offset=1 if name == "tfrecord" else 0, name=name)
     if name == "digits":
         from efficientnet_tpu.data.digits import DigitsSource
         return DigitsSource()

@@ -5,8 +5,9 @@ A source reads one shard of one split as `(image, label)` pairs, where the
 image is either encoded bytes (`encoded=True`: JPEG/PNG, decoded later fused
 with the crop) or a uint8 `[h, w, 3]` array at the dataset's native size.
 Shards are even (sizes differ by at most one, the largest is
-ceil(N / num_shards)), which is what lets the pipeline pad every shard of an
-eval split to the same number of batches.
+ceil(N / num_shards)) unless the source says otherwise through
+`largest_shard` (TFRecords sharded by file), which is what lets the pipeline
+pad every shard of an eval split to the same number of batches.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Source(abc.ABC):
     shuffle_buffer_size: int = 0
     # Digits are not mirror-symmetric, photographs are.
     flip_invariant: bool = True
+    # Encoded sources: drop an example whose file became unreadable (pipeline.skip_unreadable).
+    skips_unreadable: bool = True
 
     @abc.abstractmethod
     def info(self) -> DatasetInfo:
@@ -43,6 +46,10 @@ class Source(abc.ABC):
     def read(self, split: str, *, num_shards: int, shard_index: int,
              shuffle_files: bool, seed: int | None) -> tf.data.Dataset:
         """Shard `shard_index` of `num_shards` of `split`: `(image, int32 label)`."""
+
+    def largest_shard(self, split: str, num_shards: int) -> int:
+        """Examples in the largest of `num_shards` shards of `split` (even shards by default)."""
+        return -(-self.num_examples(split) // num_shards)
 
     def check_split(self, split: str) -> str:
         """Return `split` if this source has it, else a ValueError naming the choices."""

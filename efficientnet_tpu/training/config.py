@@ -52,14 +52,31 @@ class TrainConfig:
     dropout_rate: float | None = _field(None, "Dropout before the classifier; default: the variant's.")
     drop_connect_rate: float | None = _field(0.2, "Stochastic depth rate of the last block; empty: the variant's.")
     sync_batch_norm: bool = _field(False, "Compute batch-norm statistics over all replicas.")
+    init_weights: str = _field(
+        "", "Fine-tune: start a fresh run from a Keras Applications weights file (.h5: EfficientNet V1/V2, "
+            "ResNet-152) or another run's model_dir or model_dir/ckpt-N; another class count re-initializes "
+            "only the classifier. Never loaded over the run's own checkpoint when it resumes.")
+    freeze_backbone_epochs: float = _field(
+        0.0, "Fine-tune: train only the classifier for this many epochs first (batch norm frozen too).")
     bn_momentum: float | None = _field(
         None, "Batch-norm moving-statistics momentum; default: the variant's (0.99, V2 0.9). Short runs "
               "at a high learning rate want 0.9: at 0.99 the statistics lag the weights and eval reads chance.")
 
     # --- data --------------------------------------------------------------
-    dataset: str = _field("imagenet2012", "imagenet2012, cifar10, cifar100, cifar10_3class, folder, digits, synthetic.")
-    data_dir: str | None = _field(None, "TFDS data_dir (local or gs://), or the image folder for dataset=folder.")
+    dataset: str = _field(
+        "imagenet2012", "imagenet2012, cifar10, cifar100, cifar10_3class, folder, tfrecord (labels from 1, as the "
+                        "reference), tfrecord_0based, digits, synthetic.")
+    data_dir: str | None = _field(
+        None, "TFDS data_dir (local or gs://), the image folder (folder) or the shards' folder (tfrecord).")
     augment: str = _field("default", "none, default, randaugment, autoaugment or seed003.")
+    randaugment_num_layers: int = _field(2, "RandAugment's N: operations applied per image (augment=randaugment).")
+    randaugment_magnitude: float = _field(10.0, "RandAugment's M: their strength on the reference's 0-10 scale.")
+    crop_area_min: float = _field(
+        0.08, "Smallest share of the image area the training crop of full-size images (ImageNet, folder, "
+              "TFRecords) keeps; the reference's 0.08 suits photographs, 0.5-1.0 small or centred objects.")
+    crop_area_max: float = _field(1.0, "Largest share of the image area that training crop keeps.")
+    random_flip: bool = _field(True, "Random horizontal flip in training (never on the digits, which are not "
+                                     "mirror-symmetric); turn off for text, digits or other handed images.")
     eval_crop_fraction: float | None = _field(
         None, "Center crop of the shorter side at eval and serving; default: resolution / (resolution + 32), "
               "or 1.0 for low-resolution datasets (CIFAR, digits).")
@@ -67,7 +84,11 @@ class TrainConfig:
     # --- run ---------------------------------------------------------------
     model_dir: str = _field("", "Checkpoints, TensorBoard logs, config.yaml and eval_results.json (local or gs://).")
     mode: str = _field("train_and_eval", "train, eval or train_and_eval.")
-    tpu: str = _field("", "TPU name, 'local' on a TPU VM, or grpc://host:port; empty: no TPU.")
+    tpu: str = _field("", "auto (find it: TPU VM, Colab, TPU_NAME), 'local' on a TPU VM, a TPU name, or "
+                          "grpc://host:port; empty: no TPU.")
+    tpu_configure_version: bool = _field(
+        False, "A remote TPU (name or grpc) whose TensorFlow runtime differs from this TensorFlow: switch it "
+               "(cloud-tpu-client's configure_tpu_version, restarts the TPU) instead of stopping.")
     strategy: str = _field("auto", "auto, tpu, gpu or cpu.")
     num_cpu_replicas: int = _field(1, "With strategy cpu: split the CPU into this many replicas (MirroredStrategy).")
     precision: str = _field("auto", "auto (bfloat16 on TPU, float16 on GPUs with tensor cores, else float32), "
@@ -280,6 +301,16 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"--{name} must be >= 0, got {getattr(config, name)}")
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
+    if not 0 < config.crop_area_min <= config.crop_area_max <= 1:
+        raise ValueError(f"need 0 < --crop_area_min <= --crop_area_max <= 1, got "
+                         f"{config.crop_area_min:g} and {config.crop_area_max:g}")
+    if config.freeze_backbone_epochs < 0:
+        raise ValueError(f"--freeze_backbone_epochs must be >= 0, got {config.freeze_backbone_epochs:g}")
+    if config.randaugment_num_layers < 0:
+        raise ValueError(f"--randaugment_num_layers must be >= 0, got {config.randaugment_num_layers}")
+    if not 0 <= config.randaugment_magnitude <= 30:
+        raise ValueError(f"--randaugment_magnitude must be in [0, 30] (the reference scale is 0-10), "
+                         f"got {config.randaugment_magnitude:g}")
     if config.eval_crop_fraction is not None and not 0 < config.eval_crop_fraction <= 1:
         raise ValueError(f"--eval_crop_fraction must be in (0, 1], got {config.eval_crop_fraction}")
     if config.bn_momentum is not None and not 0 <= config.bn_momentum < 1:

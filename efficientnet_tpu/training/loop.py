@@ -30,6 +30,7 @@ from efficientnet_tpu.training.checkpoint import (CheckpointKeeper, has_object, 
                                                   rng_states)
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.ema import WeightAverage, averaged_weights
+from efficientnet_tpu.training.init_weights import set_backbone_trainable
 from efficientnet_tpu.training.modeling import build_network
 from efficientnet_tpu.training.optimizer import build_optimizer, decayed_variables, initialize_slots, l2_penalty
 from efficientnet_tpu.training.preemption import Preempted, PreemptionWatcher
@@ -110,6 +111,11 @@ class Trainer:
                 raise ValueError(f"--{name}={getattr(config, name)} is not divisible by the "
                                  f"{replicas} replicas; use a multiple of {replicas}")
         self.total_steps = config_lib.total_train_steps(config, num_train_examples)
+        # Fine-tuning: the first steps train the classifier alone.
+        self.freeze_steps = (max(1, round(config.freeze_backbone_epochs
+                                          * config_lib.steps_per_epoch(config, num_train_examples)))
+                             if config.freeze_backbone_epochs else 0)
+        self._backbone_frozen = False
         self.summaries = Summaries(config.model_dir, enabled=strategy_info.is_chief)
         self._build(checkpoint_input and train_input_fn is not None)
         self._last_good_checkpoint: str | None = None
@@ -263,6 +269,23 @@ class Trainer:
                 self.train_iterator = self._make_iterator(step)
         return step
 
+    def initialize_from(self, load: Callable[[keras.Model], str]) -> None:
+        """Loads pretrained weights into the fresh model with ``load`` and restarts the EMA from them."""
+        text = load(self.model)
+        if self.ema is not None:
+            self.ema.reset()
+        self._message(text)
+
+    def _freeze_backbone(self, frozen: bool) -> None:
+        """Freezes or unfreezes every layer but the classifier; the compiled loop is rebuilt to match."""
+        if frozen == self._backbone_frozen:
+            return
+        set_backbone_trainable(self.model, not frozen)
+        self._backbone_frozen = frozen
+        self._train_loop = self._make_train_loop()
+        self._message(f"backbone {'frozen until step ' + str(self.freeze_steps) if frozen else 'unfrozen'} "
+                      f"at step {self.step}")
+
     @property
     def step(self) -> int:
         return int(self.global_step.numpy())
@@ -339,6 +362,9 @@ class Trainer:
         try:
             while step < total_steps:
                 steps = min(config.steps_per_loop, total_steps - step)
+                if step < self.freeze_steps:
+                    steps = min(steps, self.freeze_steps - step)
+                self._freeze_backbone(step < self.freeze_steps)
                 result = self.run_loop(steps)
                 previous, step = step, step + steps
                 if result.nonfinite > 0:

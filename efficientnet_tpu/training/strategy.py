@@ -13,6 +13,8 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from efficientnet_tpu.training import tpu as tpu_lib
+
 
 @dataclasses.dataclass(frozen=True)
 class StrategyInfo:
@@ -43,8 +45,16 @@ def _tf_config_workers() -> tuple[int, str | None, int]:
     return workers, task.get("type"), int(task.get("index", 0))
 
 
-def connect_tpu(tpu: str) -> tf.distribute.cluster_resolver.TPUClusterResolver:
-    """Finds the TPU (``local`` on a TPU VM, a name, or grpc://...) and initialises it."""
+def connect_tpu(tpu: str, configure_version: bool = False) -> tf.distribute.cluster_resolver.TPUClusterResolver:
+    """Finds the TPU (``local`` on a TPU VM, a name, or grpc://...) and initialises it.
+
+    A remote TPU's runtime is checked against this TensorFlow first (and
+    switched with ``configure_version``): a mismatch otherwise fails later
+    with an obscure error from the TPU.
+    """
+    if tpu_lib.is_remote(tpu):
+        logging.info("TPU %s: %s", tpu, tpu_lib.check_runtime_version(tpu, tf.__version__,
+                                                                      configure=configure_version))
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or None)
     except (ValueError, RuntimeError) as e:
@@ -72,8 +82,9 @@ def configure_cpu_replicas(count: int) -> None:
                          "run this in a fresh process") from None
 
 
-def resolve_strategy(kind: str, tpu: str = "", num_cpu_replicas: int = 1) -> StrategyInfo:
-    """The strategy for ``--strategy`` (auto, tpu, gpu, cpu) and ``--tpu``.
+def resolve_strategy(kind: str, tpu: str = "", num_cpu_replicas: int = 1,
+                     configure_tpu_version: bool = False) -> StrategyInfo:
+    """The strategy for ``--strategy`` (auto, tpu, gpu, cpu) and ``--tpu`` (``auto``: see training/tpu.py).
 
     auto: a TPU when ``tpu`` is given, MultiWorkerMirroredStrategy when
     TF_CONFIG names several workers, MirroredStrategy when GPUs are visible,
@@ -81,6 +92,7 @@ def resolve_strategy(kind: str, tpu: str = "", num_cpu_replicas: int = 1) -> Str
     """
     if tpu and kind in ("cpu", "gpu"):
         raise ValueError(f"--tpu={tpu} contradicts --strategy={kind}")
+    tpu = tpu_lib.resolve_tpu(tpu) if tpu == "auto" else tpu
     workers, task_type, task_index = _tf_config_workers()
     if kind == "auto":
         if tpu:
@@ -95,7 +107,7 @@ def resolve_strategy(kind: str, tpu: str = "", num_cpu_replicas: int = 1) -> Str
         kind = "multi_worker_" + kind
 
     if kind == "tpu":
-        resolver = connect_tpu(tpu or "local")
+        resolver = connect_tpu(tpu or "local", configure_tpu_version)
         strategy = tf.distribute.TPUStrategy(resolver)
         info = StrategyInfo(strategy, "tpu")
     elif kind.startswith("multi_worker"):

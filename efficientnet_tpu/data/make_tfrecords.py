@@ -1,0 +1,143 @@
+"""Converts an image folder into TFRecord shards in the reference layout (dataset ``tfrecord``).
+
+    python -m efficientnet_tpu.data.make_tfrecords --input_dir=IMAGES --output_dir=gs://BUCKET/mydata \\
+        --train_shards=64 --validation_shards=8
+
+IMAGES is the ``folder`` dataset's layout (train/<class>/*.jpg|png and
+validation/<class>/* or test/<class>/*). Each split's files are shuffled
+(seeded) and written round-robin to ``train-00000-of-00064`` ... as
+``tf.train.Example`` records with ``image/encoded`` (the file's bytes, not
+re-encoded), ``image/format``, ``image/filename``, ``image/class/label``
+(from 1, as the reference; ``--zero_based`` for 0) and
+``image/class/text``. ``dataset_info.json`` beside them records the class
+names, the label base and each file's record count, so training needs no
+counting pass. Unreadable images are skipped (as the folder dataset does).
+
+Exit status: 0 done, 2 bad arguments or input (one ``error: ...`` line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from efficientnet_tpu.data.folder import EVAL_SPLITS, TRAIN_SPLIT, FolderSource  # noqa: E402
+from efficientnet_tpu.data.tfrecord import EVAL_SPLIT, METADATA_FILE  # noqa: E402
+from efficientnet_tpu import exit_codes  # noqa: E402
+
+
+def _bytes(value: bytes) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _int(value: int) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+
+def make_example(image_bytes: bytes, label: int, class_name: str, filename: str) -> tf.train.Example:
+    """One record with the reference's feature names."""
+    image_format = b"JPEG" if image_bytes[:3] == b"\xff\xd8\xff" else b"PNG"
+    return tf.train.Example(features=tf.train.Features(feature={
+        "image/encoded": _bytes(image_bytes),
+        "image/format": _bytes(image_format),
+        "image/filename": _bytes(filename.encode()),
+        "image/class/label": _int(label),
+        "image/class/text": _bytes(class_name.encode()),
+    }))
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+    return f"{split}-{index:05d}-of-{num_shards:05d}"
+
+
+def write_split(paths: Sequence[str], labels: Sequence[int], class_names: Sequence[str], output_dir: str,
+                split: str, num_shards: int, label_offset: int, seed: int) -> dict[str, int]:
+    """Writes one split's shards; returns {file name: record count}."""
+    order = np.random.default_rng(seed).permutation(len(paths))
+    num_shards = max(1, min(num_shards, len(paths)))
+    counts: dict[str, int] = {}
+    writers = []
+    try:
+        for index in range(num_shards):
+            name = shard_name(split, index, num_shards)
+            writers.append(tf.io.TFRecordWriter(os.path.join(output_dir, name)))
+            counts[name] = 0
+        for position, example_index in enumerate(order):
+            path, label = paths[example_index], int(labels[example_index])
+            with tf.io.gfile.GFile(path, "rb") as f:
+                data = f.read()
+            example = make_example(data, label + label_offset, class_names[label], os.path.basename(path))
+            writers[position % num_shards].write(example.SerializeToString())
+            counts[shard_name(split, position % num_shards, num_shards)] += 1
+    finally:
+        for writer in writers:
+            writer.close()
+    return counts
+
+
+def convert(input_dir: str, output_dir: str, *, train_shards: int = 16, validation_shards: int = 4,
+            zero_based: bool = False, seed: int = 0) -> dict:
+    """Converts the folder at input_dir; returns the metadata written to dataset_info.json."""
+    if train_shards < 1 or validation_shards < 1:
+        raise ValueError("--train_shards and --validation_shards must be >= 1")
+    source = FolderSource(input_dir)
+    tf.io.gfile.makedirs(output_dir)
+    existing = tf.io.gfile.glob(os.path.join(output_dir, "*-of-*"))
+    if existing:
+        raise ValueError(f"{output_dir} already holds TFRecord shards ({os.path.basename(existing[0])}, ...); "
+                         "use an empty --output_dir")
+    label_offset = 0 if zero_based else 1
+    files: dict[str, int] = {}
+    splits = {}
+    eval_source = next((split for split in EVAL_SPLITS if split in source.splits), None)
+    # A folder's test/ becomes the reference's validation split.
+    for split, target, shards in ((TRAIN_SPLIT, TRAIN_SPLIT, train_shards),
+                                  (eval_source, EVAL_SPLIT, validation_shards)):
+        if split is None:
+            continue
+        paths, labels = source._list(split)  # pylint: disable=protected-access
+        written = write_split(list(paths), list(labels), source.class_names, output_dir, target, shards,
+                              label_offset, seed)
+        files.update(written)
+        splits[target] = sum(written.values())
+    metadata = {"class_names": list(source.class_names), "label_offset": label_offset,
+                "splits": splits, "files": files}
+    with tf.io.gfile.GFile(os.path.join(output_dir, METADATA_FILE), "w") as f:
+        f.write(json.dumps(metadata, indent=1) + "\n")
+    return metadata
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m efficientnet_tpu.data.make_tfrecords",
+        description="Image folder -> TFRecord shards in the reference layout (read with --dataset=tfrecord).")
+    parser.add_argument("--input_dir", required=True, help="train/<class>/* and validation/<class>/* (or test/)")
+    parser.add_argument("--output_dir", required=True, help="where the shards go (local or gs://), empty")
+    parser.add_argument("--train_shards", type=int, default=16, help="train files (ImageNet: 1024)")
+    parser.add_argument("--validation_shards", type=int, default=4, help="validation files (ImageNet: 128)")
+    parser.add_argument("--zero_based", action="store_true",
+                        help="labels from 0 (read with --dataset=tfrecord_0based); default from 1 as the reference")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the record order")
+    args = parser.parse_args(argv)
+    try:
+        metadata = convert(args.input_dir, args.output_dir, train_shards=args.train_shards,
+                           validation_shards=args.validation_shards, zero_based=args.zero_based, seed=args.seed)
+    except (ValueError, FileNotFoundError, tf.errors.OpError) as e:
+        return exit_codes.fail(exit_codes.one_line(e), exit_codes.USAGE)
+    sizes = ", ".join(f"{split} {count}" for split, count in metadata["splits"].items())
+    print(f"wrote {len(metadata['files'])} files ({sizes} records, {len(metadata['class_names'])} classes) "
+          f"to {args.output_dir}; train with --dataset={'tfrecord_0based' if args.zero_based else 'tfrecord'} "
+          f"--data_dir={args.output_dir}")
+    return exit_codes.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
