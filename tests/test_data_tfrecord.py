@@ -193,7 +193,7 @@ def test_converter_writes_shards_the_source_reads(image_folder, tmp_path, capsys
 def test_a_training_run_reads_tfrecords(image_folder, tmp_path):
     """The trainer on converted shards: train_and_eval counts the 4 validation images exactly."""
     from efficientnet_tpu.training import config as config_lib
-    from efficientnet_tpu.training.run import run
+    from efficientnet_tpu.run import run
 
     output = str(tmp_path / "shards")
     make_tfrecords.convert(image_folder, output, train_shards=2, validation_shards=2)

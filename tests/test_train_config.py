@@ -181,7 +181,7 @@ def test_augmentation_settings_reach_the_pipeline(monkeypatch):
 
     import importlib
 
-    run_lib = importlib.import_module("efficientnet_tpu.training.run")
+    run_lib = importlib.import_module("efficientnet_tpu.run")
 
     seen = {}
     monkeypatch.setattr(run_lib.data_lib, "build_dataset", lambda *args, **kwargs: seen.update(kwargs))

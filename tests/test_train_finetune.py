@@ -14,9 +14,9 @@ import pytest  # noqa: E402
 
 from efficientnet_tpu.training import config as config_lib  # noqa: E402
 from efficientnet_tpu.training import init_weights as init_lib  # noqa: E402
-from efficientnet_tpu.training.checkpoint import load_trained_model  # noqa: E402
+from efficientnet_tpu.training.trained import load_trained_model  # noqa: E402
 from efficientnet_tpu.training.modeling import build_network  # noqa: E402
-from efficientnet_tpu.training.run import run  # noqa: E402
+from efficientnet_tpu.run import run  # noqa: E402
 
 SIZE = 32
 

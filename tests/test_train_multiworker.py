@@ -40,7 +40,7 @@ WORKER = textwrap.dedent('''
     from efficientnet_tpu import data as data_lib
     from efficientnet_tpu.training import config as config_lib
     from efficientnet_tpu.training.loop import Trainer
-    from efficientnet_tpu.training.run import input_fns, precision_policy, resolve, seed_everything
+    from efficientnet_tpu.run import input_fns, precision_policy, resolve, seed_everything
 
     config = config_lib.merge(dict(
         model_dir=model_dir, variant="baseline_convnet", resolution=16, dataset="digits", dropout_rate=0.0,

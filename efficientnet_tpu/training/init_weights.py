@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from efficientnet_tpu.training import config as config_lib
-from efficientnet_tpu.training.checkpoint import load_trained_model
+from efficientnet_tpu.training.trained import load_trained_model
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.model.weights import KERAS_CONSTRUCTORS, load_keras_applications
 
