@@ -26,8 +26,11 @@ setup(
         "tpu": ["cloud-tpu-client>=0.10"],
         "digits": ["scikit-learn>=1.0"],
         "jax": ["jax>=0.4"],
+        # studies: report tables (tabulate), figures (matplotlib) and TensorBoard HParams summaries.
+        "studies": ["matplotlib>=3.5", "tabulate>=0.9", "tensorboard>=2.16"],
         # jax: the model-package test runs the same weights on Keras' JAX backend.
-        "test": ["pytest>=7", "scikit-learn>=1.0", "jax>=0.4"],
+        "test": ["pytest>=7", "scikit-learn>=1.0", "jax>=0.4", "matplotlib>=3.5", "tabulate>=0.9",
+                 "tensorboard>=2.16"],
     },
     include_package_data=True,
 )

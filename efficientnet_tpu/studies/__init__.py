@@ -3,6 +3,7 @@
 ``spec`` loads a study YAML and expands it into trials, ``runner`` trains
 them (skipping finished ones, resuming unfinished ones), ``records`` keeps one
 JSON record per trial, ``measure`` adds params, MACs and speed, and
-``report`` turns the records into tables and figures. The command line is
-``python -m efficientnet_tpu.study``.
+``report`` (with ``tables``, ``plots`` and ``hparams``) turns the records
+into results.csv/json, report.md, PNG figures and TensorBoard HParams
+summaries. The command line is ``python -m efficientnet_tpu.study``.
 """
