@@ -61,7 +61,7 @@ def write_report(study_dir: str, spec: dict[str, Any], found: list[dict[str, Any
     """The one call into the report module (results.csv/json, report.md, figures, HParams)."""
     from efficientnet_tpu.studies import report  # pylint: disable=import-outside-toplevel
 
-    return report.write_report(study_dir, spec, found, profile=profile)
+    return report.write_report(study_dir, spec, found, profile=profile or "base")
 
 
 def _fmt(number: float | None, scale: float = 1.0, digits: int = 2) -> str:

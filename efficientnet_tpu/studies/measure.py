@@ -60,3 +60,27 @@ def describe_size(config: config_lib.TrainConfig) -> dict[str, Any]:
     params, macs = params_and_macs(resolved)
     return {"variant": resolved.variant, "resolution": resolved.resolution, "num_classes": resolved.num_classes,
             "params": params, "macs": macs}
+
+
+def speed(config: config_lib.TrainConfig, *, batch_size: int = 32, latency_calls: int = 10,
+          train_steps: int = 5) -> dict[str, Any]:
+    """The record's speed fields on this machine, each on a freshly built float32 network.
+
+    Latency is the median wall time of one graph-mode forward pass at batch 1
+    and at ``batch_size``; training images/s is measured at the trial's own
+    training batch (capped at ``batch_size`` so a TPU-sized batch does not
+    exhaust a CPU host's memory).
+    """
+    from efficientnet_tpu.benchmarks import model_speed  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.benchmarks.timing import machine_description  # pylint: disable=import-outside-toplevel
+
+    resolved = architecture(config)
+    size = int(resolved.resolution)
+    latency_1 = model_speed.inference_latency(build(resolved), 1, size, calls=latency_calls)
+    latency_n = model_speed.inference_latency(build(resolved), batch_size, size, calls=latency_calls)
+    train_batch = min(batch_size, resolved.train_batch_size)
+    images_per_s = model_speed.training_throughput(build(resolved), train_batch, size,
+                                                   int(resolved.num_classes), steps=train_steps)
+    return {"latency_ms_batch1": round(latency_1.wall_s * 1000, 4),
+            "latency_ms_batch": round(latency_n.wall_s * 1000, 4), "latency_batch_size": batch_size,
+            "train_images_per_s": round(images_per_s, 3), "machine": machine_description()}
