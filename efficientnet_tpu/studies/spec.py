@@ -31,9 +31,9 @@ PROFILES = ("smoke", "cpu", "cifar", "paper")
 OVERRIDE_PREFIX = "model_overrides."
 
 _TOP_KEYS = ("name", "title", "seeds", "description", "base", "axes", "trials", "groups", "derived",
-             "constraint", "repeats", "profiles", "report")
+             "variables", "constraint", "repeats", "profiles", "report")
 _SHAPE_KEYS = ("axes", "trials", "derived")  # what a group or a profile may restate
-_PROFILE_KEYS = ("config", "notes", "groups", "repeats", "constraint") + _SHAPE_KEYS
+_PROFILE_KEYS = ("config", "notes", "groups", "repeats", "constraint", "variables") + _SHAPE_KEYS
 
 
 class SpecError(ValueError):
@@ -201,7 +201,8 @@ def check_spec(spec: Mapping[str, Any], source: str) -> list[str]:
                 problems.append(f"{source}: group {group!r} needs axes or trials")
                 continue
             problems += _check_shape(body, f"{source}: group {group}")
-            problems += _split_layer(body, f"{source}: group {group}", _SHAPE_KEYS)[2]
+            problems += _check_constraint(body.get("constraint"), f"{source}: group {group}")
+            problems += _split_layer(body, f"{source}: group {group}", _SHAPE_KEYS + ("constraint",))[2]
     repeats = spec.get("repeats", 1)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         problems.append(f"{source}: repeats must be a whole number >= 1, got {repeats!r}")
@@ -292,11 +293,11 @@ def _short(value: Any) -> str:
 
 
 def _trial_name(group: str | None, values: Mapping[str, Any]) -> str:
-    """``b0_seend`` for a variant axis, ``width1.5`` in a group, ``alpha1.2_beta1.1_gamma1.15`` otherwise."""
+    """Strings as they are (``b0_seend_cifar10``), ``width1.5`` in a one-axis group, ``alpha1.2_beta1.1`` otherwise."""
     parts = []
     for key, value in values.items():
-        if key == "variant":
-            parts.append(str(value))
+        if isinstance(value, str):
+            parts.append(value)
         elif group is not None and len(values) == 1:
             parts.append(f"{group}{_short(value)}")
         else:
@@ -348,7 +349,7 @@ def effective(spec: Mapping[str, Any], profile: str | None) -> dict[str, Any]:
             out[key] = {**(spec.get(key) or {}), **body[key]}
     if "trials" in body:
         out["trials"] = body["trials"]
-    for key in ("repeats", "constraint"):
+    for key in ("repeats", "constraint", "variables"):
         if key in body:
             out[key] = body[key]
     groups = {g: dict(b) for g, b in (spec.get("groups") or {}).items()}
@@ -398,6 +399,9 @@ def expand(spec: Mapping[str, Any], profile: str | None, *, study_dir: str, repe
         bodies.append((None, eff))
     bodies += list(eff["groups"].items())
     derived_top = eff.get("derived") or {}
+    # Names that only feed expressions, even where they spell a TrainConfig field (a grid search's
+    # alpha, beta, gamma turned into width and depth overrides by ``derived``).
+    declared = set(eff.get("variables") or [])
 
     def make_config(fields: Mapping[str, Any], overrides: Mapping[str, Any], trial_dir: str,
                     where: str) -> config_lib.TrainConfig:
@@ -418,7 +422,8 @@ def expand(spec: Mapping[str, Any], profile: str | None, *, study_dir: str, repe
         derived = {**derived_top, **(body.get("derived") or {})} if group else derived_top
         free = set().union(*(expressions.names(expressions.parse(t, where)) for t in derived.values())) \
             if derived else set()
-        constraint = eff.get("constraint")
+        # A group may set its own constraint, or none (null): a grid's reference point is no candidate.
+        constraint = body.get("constraint", eff.get("constraint")) if group else eff.get("constraint")
         if constraint and "expression" in constraint:
             free |= expressions.names(expressions.parse(constraint["expression"], where))
         for trial_name, values in _units(body, group, where):
@@ -427,6 +432,8 @@ def expand(spec: Mapping[str, Any], profile: str | None, *, study_dir: str, repe
             seen.add(trial_name)
             fields, overrides = dict(group_fields), dict(group_overrides)
             for key, value in values.items():
+                if key in declared:
+                    continue
                 if key.startswith(OVERRIDE_PREFIX):
                     overrides[key[len(OVERRIDE_PREFIX):]] = value
                 elif key in config_lib.FIELDS:
