@@ -10,6 +10,7 @@ not import TensorFlow, so bad configurations fail fast and cheaply.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import types
@@ -122,9 +123,15 @@ class TrainConfig:
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
+@functools.cache
+def _hints() -> dict[str, Any]:
+    """TrainConfig's resolved annotations, computed once (a study merges thousands of configs)."""
+    return typing.get_type_hints(TrainConfig)
+
+
 def field_type(name: str) -> type:
     """The scalar type of a field (``float`` for ``float | None``)."""
-    hint = typing.get_type_hints(TrainConfig)[name]
+    hint = _hints()[name]
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         hint = args[0]
@@ -132,7 +139,7 @@ def field_type(name: str) -> type:
 
 
 def is_optional(name: str) -> bool:
-    hint = typing.get_type_hints(TrainConfig)[name]
+    hint = _hints()[name]
     return type(None) in typing.get_args(hint)
 
 
