@@ -64,6 +64,13 @@ def write_report(study_dir: str, spec: dict[str, Any], found: list[dict[str, Any
     return report.write_report(study_dir, spec, found, profile=profile or "base")
 
 
+def usage_error(error: Exception) -> int:
+    """``error:`` lines for a bad spec (one per problem) or one line for anything else; status 2."""
+    for problem in getattr(error, "problems", None) or [exit_codes.one_line(error)]:
+        exit_codes.fail(problem)
+    return exit_codes.USAGE
+
+
 def _fmt(number: float | None, scale: float = 1.0, digits: int = 2) -> str:
     return "-" if number is None else f"{number / scale:.{digits}f}"
 
@@ -114,12 +121,8 @@ def execute() -> int:
 
         expansion = spec_lib.expand(spec, FLAGS.profile, study_dir=study_dir, repeats=FLAGS.repeats,
                                     macs_fn=measure.params_and_macs)
-    except spec_lib.SpecError as e:
-        for problem in e.problems:
-            exit_codes.fail(problem)
-        return exit_codes.USAGE
     except (ValueError, FileNotFoundError) as e:
-        return exit_codes.fail(exit_codes.one_line(e))
+        return usage_error(e)
     if FLAGS.dry_run:
         dry_run(expansion, spec["name"])
         return exit_codes.OK
@@ -166,12 +169,8 @@ def report_only(records, spec_lib) -> int:
         saved = runner.load_study(FLAGS.study_dir) if not FLAGS.study else None
         spec = spec_lib.load_spec(FLAGS.study) if FLAGS.study else saved["spec"]
         profile = FLAGS.profile if FLAGS.profile is not None or saved is None else saved.get("profile")
-    except spec_lib.SpecError as e:
-        for problem in e.problems:
-            exit_codes.fail(problem)
-        return exit_codes.USAGE
     except (ValueError, FileNotFoundError) as e:
-        return exit_codes.fail(exit_codes.one_line(e))
+        return usage_error(e)
     found = [r for r in records.collect(FLAGS.study_dir) if r.get("study") == spec["name"]]
     if not found:
         return exit_codes.fail(f"{FLAGS.study_dir} holds no trial records of study {spec['name']!r} yet")

@@ -125,6 +125,7 @@ def test_commands_reproduce_the_trial_config():
     ("name: x\naxes: {train_batch_size: [0]}\n", "train_batch_size must be >= 1"),
     ("name: x\naxes: {variant: [b0]\n", "not valid YAML"),
     ("- a list\n", "must hold a mapping"),
+    ("name: x\naxes: {variant: [b0]}\nreport: {table: [bogus]}\n", "unknown column 'bogus'"),
 ])
 def test_bad_specs_fail_with_one_clear_line(tmp_path, text, phrase):
     path = tmp_path / "bad.yaml"
