@@ -64,7 +64,7 @@ REPORT = {
     "winner": {"by": "top1", "command": "python -m efficientnet_tpu.train --variant={variant} --seed={seed} "
                                         "--model_overrides='{model_overrides}' --se={se_position}"},
     "published": {"b0_seend": {"params_vs_reference_pct": -3.0, "top1": 76.2},
-                  "b0_nose": {"params_vs_reference_pct": -12.0}},
+                  "b0_nose": {"params_vs_reference_pct": -12.0, "top1": 0.758}},  # % or fraction
     "published_source": "seed 000 (ImageNet, 224 px)",
     "published_profiles": ["paper"],
 }
@@ -165,7 +165,7 @@ def test_differences_within_the_spread_are_marked(written):
         assert rows[trial][column] == f"{difference:+.2f} ({verdict})"
     # Computed from the data: +0.17 pp against a spread of 1.5 is no finding, -12.9 pp is one.
     assert "within spread" in rows["b0_seend"][column] and "finding" in rows["b0_nose"][column]
-    assert "1 of 2 differences are within the spread and are not findings: b0_seend." in text
+    assert "Here 1 of 2 differences are within the spread, so they are not findings: b0_seend." in text
 
 
 def test_published_numbers_beside_ours_and_not_comparable_off_profile(written, tmp_path):
@@ -174,6 +174,7 @@ def test_published_numbers_beside_ours_and_not_comparable_off_profile(written, t
     assert rows["b0_seend"]["top-1 (%) (seed)"] == "76.20"
     assert rows["b0_seend"]["params vs b0 (seed)"] == "-3.0%"
     assert rows["b0_nose"]["params vs b0 (seed)"] == "-12.0%" and rows["b0"]["top-1 (%) (seed)"] == ""
+    assert rows["b0_nose"]["top-1 (%) (seed)"] == "75.80"
     assert "seed 000 (ImageNet, 224 px)" in text
     assert "`cpu` profile trains on digits, so accuracy, latency and throughput are not comparable" in text
     paper = [dict(r, profile="paper", dataset="imagenet2012") for r in se_records()]
@@ -381,3 +382,19 @@ def test_validate_report_section_accepts_the_contract_example():
                                     "pivot": {"rows": "variant", "columns": "dataset", "value": "top1"},
                                     "winner": {"by": "top1", "command": "train --alpha={alpha} --phi={{2..7}}"}},
                                    "x.yaml")
+
+
+def test_remote_study_dir_goes_through_gfile():
+    """study_dir may be gs://; TensorFlow's in-memory ram:// filesystem takes the same code path here."""
+    import tensorflow as tf
+
+    study_dir = "ram://studies/se_placement"
+    paths = report.write_report(study_dir, SPEC, se_records(), profile="cpu")
+    assert paths["report"] == f"{study_dir}/report.md" and paths["accuracy_vs_macs"].startswith("ram://")
+    with tf.io.gfile.GFile(paths["report"], "r") as file:
+        assert "## Results" in file.read()
+    with tf.io.gfile.GFile(paths["accuracy_vs_macs"], "rb") as file:
+        assert plots.read_plotted(file.read())["point_labels"] == {"": ["b0_nose", "b0_seend", "b0"]}
+    with tf.io.gfile.GFile(paths["json"], "r") as file:
+        assert json.load(file)["runs"] == se_records()
+    assert tf.io.gfile.glob(f"{study_dir}/hparams/se_placement/b0/seed1/events.out.tfevents.*")

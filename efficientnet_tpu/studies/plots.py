@@ -98,7 +98,7 @@ def accuracy_vs(trials: Sequence[Mapping[str, Any]], x_metric: str, *, series: s
         axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
         axes.set_ylabel(y_metric.replace("top", "top-"))
     drawn, point_labels = {}, {}
-    for key, values in points.items():
+    for index, (key, values) in enumerate(points.items()):
         values.sort()
         xs, ys = [p[0] for p in values], [p[1] for p in values]
         # Without a series the points are separate networks, not a scaling path: no joining line.
@@ -111,7 +111,9 @@ def accuracy_vs(trials: Sequence[Mapping[str, Any]], x_metric: str, *, series: s
             axes.vlines([s[0] for s in spreads], [s[1] - s[2] for s in spreads], [s[1] + s[2] for s in spreads],
                         colors=line.get_color(), alpha=0.6)
         for x, y, _, name in values:
-            axes.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            # Lines often share their first point (the common base): stagger labels per line.
+            axes.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4 - 9 * index), fontsize=7,
+                          color=line.get_color())
     return _finish(figure, axes, drawn, point_labels)
 
 

@@ -255,7 +255,9 @@ def _main_table(trials, report, profile, datasets) -> tuple[str, list[str]]:
     show_group = any(t["group"] is not None for t in trials)
     show_status = any(t["status"] != "done" for t in trials)
     show_runs = any(t["runs"] > 1 for t in trials) and "runs" not in columns
-    headers = ["trial"] + (["group"] if show_group else []) + axis_columns
+    short = [key.rsplit(".", 1)[-1] for key in axis_columns]  # model_overrides.width_coefficient -> width_...
+    headers = ["trial"] + (["group"] if show_group else [])
+    headers += [name if short.count(name) == 1 else key for name, key in zip(short, axis_columns)]
     headers += ["status"] if show_status else []
     headers += ["runs"] if show_runs else []
     for column in columns:
@@ -288,11 +290,14 @@ def _main_table(trials, report, profile, datasets) -> tuple[str, list[str]]:
     if spread is not None:
         within = [label for label, e in spread.items() if e["verdict"] == "within spread"]
         compared = [label for label, e in spread.items() if e["verdict"] in ("within spread", "finding")]
+        verdict = (f"Here {len(within)} of {len(compared)} differences are within the spread, so they are not "
+                   f"findings: {', '.join(within)}." if within else
+                   f"Here all {len(compared)} differences exceed the spread." if compared else
+                   "No trial besides it has a spread to compare.")
         notes.append(
             f"The last column is each trial's mean {tables.header(metric, None)} minus {target['label']}'s; a "
             f"difference counts as a finding only when it is larger than the two trials' standard deviations "
-            f"added. Here {len(within)} of {len(compared)} differences are within the spread and are not "
-            f"findings" + (f": {', '.join(within)}." if within else "."))
+            f"added. {verdict}")
     if reference and tables.find_reference(trials, reference) is None and any(c in tables.DERIVED for c in columns):
         notes.append(f"The reference trial {reference} has no record yet, so the columns against it are n/a.")
     if seeded:

@@ -203,7 +203,7 @@ def _si(number: float) -> str:
 
 def format_number(column: str, number: Any, *, published: bool = False) -> str:
     """A cell in the column's display units. Published values are already in display units
-    (top-1 in %, percentages in %, counts as counts); strings are shown as they are."""
+    (percentages in %, counts as counts; top-1/top-5 in % or as a fraction); strings are shown as they are."""
     if number is None:
         return "n/a"
     if isinstance(number, str):
@@ -211,7 +211,8 @@ def format_number(column: str, number: Any, *, published: bool = False) -> str:
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         return str(number)
     if column in ("top1", "top5"):
-        return f"{number if published else number * 100:.2f}"
+        # Records hold fractions; a spec may publish 76.2 or 0.762 (no published top-1 is at or below 1%).
+        return f"{number if published and number > 1.0 else number * 100:.2f}"
     if column in ("params", "macs"):
         return _si(number)
     kind = DERIVED.get(column, (None, None))[1]
