@@ -193,8 +193,8 @@ def _honesty_lines(records: Sequence[Mapping[str, Any]], trials: Sequence[Mappin
             lines.append(
                 f"{dataset} images are {native}x{native} px and these trials ran at "
                 f"{', '.join(f'{res}' for res in resolutions)} px, so the input is upsampled: a higher "
-                f"resolution adds computation here but no information, and any accuracy effect of resolution "
-                f"cannot show on this data.")
+                f"resolution adds computation here but no image detail, so what resolution buys on real photos "
+                f"(finer detail) cannot show on this data.")
     max_runs = max((t["runs_done"] for t in trials), default=0)
     if max_runs == 1:
         lines.append("Each trial finished once, so the spread between seeds is unknown: differences of a few "
