@@ -302,6 +302,9 @@ def _main_table(trials, report, profile, datasets) -> tuple[str, list[str]]:
         notes.append(f"The reference trial {reference} has no record yet, so the columns against it are n/a.")
     if seeded:
         notes.append(_comparability(report, profile, datasets))
+    unrecorded = [name for name in published if name not in {t["trial"] for t in trials}]
+    if unrecorded:
+        notes.append(f"The seed also has numbers for {', '.join(unrecorded)}, which have no record here (yet).")
     return tables.markdown(headers, rows), notes
 
 
