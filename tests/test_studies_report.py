@@ -69,6 +69,7 @@ REPORT = {
     "published_profiles": ["paper"],
 }
 SPEC = {"name": "se_placement", "title": "Squeeze-and-excitation placement", "seeds": ["000"],
+        "axes": {"variant": ["b0", "b0_seend", "b0_nose", "b0_broken"]},
         "description": "Where the SE block sits.",
         "profiles": {"cpu": {"notes": "Digits are tiny; see the resolution line."},
                      "paper": {"notes": "ImageNet at 224 px."}},
@@ -138,6 +139,18 @@ def test_trials_view_is_mean_and_std_over_repeats(written):
     assert trials["b0_nose"]["params_vs_reference_pct"] == pytest.approx((3_520_000 / 4_000_000 - 1) * 100)
 
 
+def test_table_rows_follow_the_spec_not_the_record_order(tmp_path):
+    shuffled = sorted(se_records(), key=lambda r: r["trial"], reverse=True)
+    text = open(report.write_report(str(tmp_path), SPEC, shuffled, profile="cpu")["report"]).read()
+    assert list(by_trial(table_after(text, "## Results"))) == ["b0", "b0_seend", "b0_nose", "b0_broken"]
+    grouped = {"groups": {"width": {"axes": {"w": [1, 2]}}, "depth": {"trials": [{"name": "d2"}, {"name": "d1"}]}}}
+    records = [make_record(name, 1, 0.5, params=1, macs=1, latency=1.0, group=group, axes=axes)
+               for name, group, axes in (("d1", "depth", {}), ("w2", "width", {"w": 2}), ("d2", "depth", {}),
+                                         ("w1", "width", {"w": 1}))]
+    ordered = sorted(tables.aggregate(records), key=tables.spec_order(grouped))
+    assert [t["trial"] for t in ordered] == ["w1", "w2", "d2", "d1"]
+
+
 def test_report_md_main_table_numbers(written):
     _, _, _, text = written
     rows = by_trial(table_after(text, "## Results"))
@@ -176,7 +189,7 @@ def test_published_numbers_beside_ours_and_not_comparable_off_profile(written, t
     assert rows["b0_nose"]["params vs b0 (seed)"] == "-12.0%" and rows["b0"]["top-1 (%) (seed)"] == ""
     assert rows["b0_nose"]["top-1 (%) (seed)"] == "75.80"
     assert "seed 000 (ImageNet, 224 px)" in text
-    assert "`cpu` profile trains on digits, so accuracy, latency and throughput are not comparable" in text
+    assert "`cpu` profile trains on digits data, so accuracy, latency and throughput are not comparable" in text
     paper = [dict(r, profile="paper", dataset="imagenet2012") for r in se_records()]
     paper_text = open(report.write_report(str(tmp_path), SPEC, paper, profile="paper")["report"]).read()
     assert "not comparable" not in paper_text and "so they are comparable with ours" in paper_text

@@ -213,7 +213,7 @@ def _comparability(report: Mapping[str, Any], profile: str, datasets: Sequence[s
         return (f"Columns marked (seed) are the published numbers of {source}; the `{profile}` profile trains "
                 f"on the same data, so they are comparable with ours.")
     return (f"Columns marked (seed) are the published numbers of {source}. This report's `{profile}` profile "
-            f"trains on {', '.join(datasets) or 'other data'}, so accuracy, latency and throughput are not "
+            f"trains on {', '.join(datasets) or 'other'} data, so accuracy, latency and throughput are not "
             f"comparable with them (different data, resolution and machine): they are shown for reference only.")
 
 
@@ -413,7 +413,7 @@ def write_report(study_dir: str, spec: Mapping[str, Any], records: Sequence[Mapp
 
     report = dict(spec.get("report") or {})
     records = [dict(r) for r in records]
-    trials = tables.aggregate(records)
+    trials = sorted(tables.aggregate(records), key=tables.spec_order(spec))  # stable: ties keep record order
     tables.add_derived(trials, report.get("reference"))
     datasets = sorted({r.get("dataset") for r in records if r.get("dataset")})
     paths: dict[str, str] = {}

@@ -128,8 +128,34 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             values = [v for v in (_finite(r.get(metric)) for r in source) if v is not None]
             entry["mean"][metric], entry["std"][metric] = mean_std(values)
             entry["n"][metric] = len(values)
+            if metric in ARCHITECTURE_METRICS and entry["mean"][metric] is not None:
+                entry["mean"][metric] = int(round(entry["mean"][metric]))  # counts stay counts
         trials.append(entry)
     return trials
+
+
+def spec_order(spec: Mapping[str, Any]) -> Any:
+    """A sort key that puts trials in the order the spec lists them (groups, explicit trials, axis values),
+    so the table reads like the seed's rather than in the order records were collected."""
+    groups = list(spec.get("groups") or {})
+
+    def layout(body: Mapping[str, Any]) -> tuple[list[str], dict[str, list[Any]]]:
+        names = [t.get("name") for t in body.get("trials") or [] if isinstance(t, Mapping)]
+        axes = {key: list(vals) for key, vals in (body.get("axes") or {}).items() if isinstance(vals, list)}
+        return names, axes
+
+    layouts = {None: layout(spec)}
+    layouts.update({group: layout(body or {}) for group, body in (spec.get("groups") or {}).items()})
+
+    def key(trial: Mapping[str, Any]) -> tuple:
+        group = trial.get("group")
+        names, axes = layouts.get(group, ([], {}))
+        position = names.index(trial["trial"]) if trial["trial"] in names else len(names)
+        indices = tuple(vals.index(trial["axes"][k]) if trial["axes"].get(k) in vals else len(vals)
+                        for k, vals in axes.items())
+        return (groups.index(group) if group in groups else len(groups), position, indices)
+
+    return key
 
 
 def _worst_status(runs: Sequence[Mapping[str, Any]]) -> str:
