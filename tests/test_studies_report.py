@@ -64,7 +64,8 @@ REPORT = {
     "winner": {"by": "top1", "command": "python -m efficientnet_tpu.train --variant={variant} --seed={seed} "
                                         "--model_overrides='{model_overrides}' --se={se_position}"},
     "published": {"b0_seend": {"params_vs_reference_pct": -3.0, "top1": 76.2},
-                  "b0_nose": {"params_vs_reference_pct": -12.0, "top1": 0.758}},  # % or fraction
+                  "b0_nose": {"params_vs_reference_pct": -12.0, "top1": 0.758,  # top-1 in % or as a fraction
+                              "latency_speedup_vs_reference": "about 1.1x (text)"}},
     "published_source": "seed 000 (ImageNet, 224 px)",
     "published_profiles": ["paper"],
 }
@@ -188,6 +189,7 @@ def test_published_numbers_beside_ours_and_not_comparable_off_profile(written, t
     assert rows["b0_seend"]["params vs b0 (seed)"] == "-3.0%"
     assert rows["b0_nose"]["params vs b0 (seed)"] == "-12.0%" and rows["b0"]["top-1 (%) (seed)"] == ""
     assert rows["b0_nose"]["top-1 (%) (seed)"] == "75.80"
+    assert rows["b0_nose"]["speedup b1 vs b0 (seed)"] == "about 1.1x (text)"
     assert "seed 000 (ImageNet, 224 px)" in text
     assert "`cpu` profile trains on digits data, so accuracy, latency and throughput are not comparable" in text
     paper = [dict(r, profile="paper", dataset="imagenet2012") for r in se_records()]

@@ -18,7 +18,10 @@ import os
 import string
 from typing import Any, Mapping, Sequence
 
-from efficientnet_tpu.studies import plots, tables
+from efficientnet_tpu.studies import hparams, plots, tables
+
+Trials = Sequence[Mapping[str, Any]]  # aggregated trials (tables.aggregate)
+Records = Sequence[Mapping[str, Any]]  # trial runs, as the contract's records
 
 KEYS = ("reference", "table", "plots", "series", "pivot", "winner", "published", "published_source",
         "published_profiles", "notes")
@@ -165,19 +168,19 @@ def _json_safe(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- report.md parts
 
-def _run_of(records: Sequence[Mapping[str, Any]], trial: Mapping[str, Any]) -> Mapping[str, Any]:
+def _run_of(records: Records, trial: Mapping[str, Any]) -> Mapping[str, Any]:
     """A finished run of the trial (the first), else any run of it."""
     runs = [r for r in records if r.get("group") == trial["group"] and r["trial"] == trial["trial"]]
     return next((r for r in runs if r.get("status") == "done"), runs[0])
 
 
-def _axis_columns(trials: Sequence[Mapping[str, Any]]) -> list[str]:
+def _axis_columns(trials: Trials) -> list[str]:
     """Axes worth a column: those whose value is not already the trial's name."""
     keys = tables.union_columns([t["axes"] for t in trials])
     return [key for key in keys if not all(str(t["axes"].get(key)) == t["trial"] for t in trials)]
 
 
-def _honesty_lines(records: Sequence[Mapping[str, Any]], trials: Sequence[Mapping[str, Any]]) -> list[str]:
+def _honesty_lines(records: Records, trials: Trials) -> list[str]:
     """What this data cannot show, computed from the records."""
     lines = []
     datasets = sorted({r.get("dataset") for r in records if r.get("dataset")})
@@ -223,7 +226,7 @@ def _spread_metric(report: Mapping[str, Any], table_columns: Sequence[str]) -> s
     return next((c for c in ("top1", "top5", "loss") if c in table_columns), "top1")
 
 
-def _spread_target(trials, report, metric):
+def _spread_target(trials: Trials, report: Mapping[str, Any], metric: str) -> Mapping[str, Any] | None:
     reference = tables.find_reference(trials, report.get("reference"))
     if reference is not None and reference["mean"].get(metric) is not None:
         return reference
@@ -245,7 +248,8 @@ def _spread_cell(entry: Mapping[str, Any] | None, metric: str) -> str:
     return f"{diff} (finding: > {spread})" if entry["verdict"] == "finding" else f"{diff} (within spread {spread})"
 
 
-def _main_table(trials, report, profile, datasets) -> tuple[str, list[str]]:
+def _main_table(trials: Trials, report: Mapping[str, Any], profile: str, datasets: Sequence[str]
+                ) -> tuple[str, list[str]]:
     """The seed-shaped table and its footnotes."""
     columns = list(report.get("table") or DEFAULT_TABLE)
     reference = report.get("reference")
@@ -308,7 +312,7 @@ def _main_table(trials, report, profile, datasets) -> tuple[str, list[str]]:
     return tables.markdown(headers, rows), notes
 
 
-def _pivot_table(trials, report) -> tuple[str, list[str]]:
+def _pivot_table(trials: Trials, report: Mapping[str, Any]) -> tuple[str, list[str]]:
     pivot = report["pivot"]
     rows_key, columns_key, metric = pivot["rows"], pivot["columns"], pivot["value"]
     published = report.get("published") or {}
@@ -361,7 +365,7 @@ def command_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _winner_section(trials, records, report) -> list[str]:
+def _winner_section(trials: Trials, records: Records, report: Mapping[str, Any]) -> list[str]:
     winner = report["winner"]
     by = winner.get("by", "top1")
     best = tables.best_trial(trials, by)
@@ -393,7 +397,7 @@ def _winner_section(trials, records, report) -> list[str]:
     return lines
 
 
-def _failures(records: Sequence[Mapping[str, Any]]) -> str | None:
+def _failures(records: Records) -> str | None:
     failed = [r for r in records if r.get("status") != "done"]
     if not failed:
         return None
@@ -404,13 +408,11 @@ def _failures(records: Sequence[Mapping[str, Any]]) -> str | None:
 
 # --------------------------------------------------------------------------- the report
 
-def write_report(study_dir: str, spec: Mapping[str, Any], records: Sequence[Mapping[str, Any]], *,
+def write_report(study_dir: str, spec: Mapping[str, Any], records: Records, *,
                  profile: str) -> dict[str, str]:
     """Writes results.csv (one row per trial run), results_trials.csv (one row per trial, mean and std
     over repeats), results.json (both), report.md, the figures and the HParams summaries into study_dir.
     Returns {"csv", "trials_csv", "json", "report", "hparams", <plot name>...: path}."""
-    from efficientnet_tpu.studies import hparams  # pylint: disable=import-outside-toplevel
-
     report = dict(spec.get("report") or {})
     records = [dict(r) for r in records]
     trials = sorted(tables.aggregate(records), key=tables.spec_order(spec))  # stable: ties keep record order
@@ -447,7 +449,8 @@ def write_report(study_dir: str, spec: Mapping[str, Any], records: Sequence[Mapp
     return paths
 
 
-def _markdown(study_dir, spec, report, records, trials, datasets, figures, profile) -> str:
+def _markdown(study_dir: str, spec: Mapping[str, Any], report: Mapping[str, Any], records: Records,
+              trials: Trials, datasets: Sequence[str], figures: Mapping[str, str], profile: str) -> str:
     name = spec.get("name", "study")
     seeds = spec.get("seeds") or []
     machines = sorted({r.get("machine") for r in records if r.get("machine")})
