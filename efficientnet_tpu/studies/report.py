@@ -195,8 +195,8 @@ def _honesty_lines(records: Records, trials: Trials) -> list[str]:
         if above:
             lines.append(
                 f"{dataset} images are {native}x{native} px and these trials ran at "
-                f"{', '.join(f'{res}' for res in resolutions)} px, so the input is upsampled: a higher "
-                f"resolution adds computation here but no image detail, so what resolution buys on real photos "
+                f"{', '.join(f'{res}' for res in resolutions)} px, so the input is upsampled: raising the "
+                f"resolution here adds computation but no image detail, and what resolution buys on real photos "
                 f"(finer detail) cannot show on this data.")
     max_runs = max((t["runs_done"] for t in trials), default=0)
     if max_runs == 1:
@@ -214,10 +214,12 @@ def _comparability(report: Mapping[str, Any], profile: str, datasets: Sequence[s
     source = report.get("published_source", "the seed")
     if profile in (report.get("published_profiles") or []):
         return (f"Columns marked (seed) are the published numbers of {source}; the `{profile}` profile trains "
-                f"on the same data, so they are comparable with ours.")
+                f"on the same data, so accuracy and size are comparable with ours (latency and throughput "
+                f"depend on the machine each was measured on).")
     return (f"Columns marked (seed) are the published numbers of {source}. This report's `{profile}` profile "
-            f"trains on {', '.join(datasets) or 'other'} data, so accuracy, latency and throughput are not "
-            f"comparable with them (different data, resolution and machine): they are shown for reference only.")
+            f"trains on {', '.join(datasets) or 'other'} data, so accuracy is not comparable with them, and "
+            f"sizes, latency and throughput change with the resolution, class count and machine: they are "
+            f"shown for reference only.")
 
 
 def _spread_metric(report: Mapping[str, Any], table_columns: Sequence[str]) -> str:
