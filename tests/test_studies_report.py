@@ -414,3 +414,12 @@ def test_remote_study_dir_goes_through_gfile():
     with tf.io.gfile.GFile(paths["json"], "r") as file:
         assert json.load(file)["runs"] == se_records()
     assert tf.io.gfile.glob(f"{study_dir}/hparams/se_placement/b0/seed1/events.out.tfevents.*")
+
+
+def test_best_trial_minimises_losses_and_latencies_and_skips_unfinished():
+    trials = tables.aggregate(se_records())
+    assert tables.best_trial(trials, "top1")["trial"] == "b0_seend"
+    assert tables.best_trial(trials, "loss")["trial"] == "b0_seend"  # loss = 1 - top1 in these records
+    assert tables.best_trial(trials, "latency_ms_batch1")["trial"] == "b0_nose"
+    smallest_failed = tables.aggregate([dict(r, macs=1) if r["trial"] == "b0_broken" else r for r in se_records()])
+    assert tables.best_trial(smallest_failed, "macs")["trial"] == "b0_nose"  # b0_broken never finished
