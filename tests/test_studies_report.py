@@ -64,11 +64,13 @@ REPORT = {
     "winner": {"by": "top1", "command": "python -m efficientnet_tpu.train --variant={variant} --seed={seed} "
                                         "--model_overrides='{model_overrides}' --se={se_position}"},
     "published": {"b0_seend": {"params_vs_reference_pct": -3.0, "top1": 76.2},
-                  "b0_nose": {"params_vs_reference_pct": -12.0}},
+                  "b0_nose": {"params_vs_reference_pct": -12.0, "top1": 0.758,  # top-1 in % or as a fraction
+                              "latency_speedup_vs_reference": "about 1.1x (text)"}},
     "published_source": "seed 000 (ImageNet, 224 px)",
     "published_profiles": ["paper"],
 }
 SPEC = {"name": "se_placement", "title": "Squeeze-and-excitation placement", "seeds": ["000"],
+        "axes": {"variant": ["b0", "b0_seend", "b0_nose", "b0_broken"]},
         "description": "Where the SE block sits.",
         "profiles": {"cpu": {"notes": "Digits are tiny; see the resolution line."},
                      "paper": {"notes": "ImageNet at 224 px."}},
@@ -138,6 +140,18 @@ def test_trials_view_is_mean_and_std_over_repeats(written):
     assert trials["b0_nose"]["params_vs_reference_pct"] == pytest.approx((3_520_000 / 4_000_000 - 1) * 100)
 
 
+def test_table_rows_follow_the_spec_not_the_record_order(tmp_path):
+    shuffled = sorted(se_records(), key=lambda r: r["trial"], reverse=True)
+    text = open(report.write_report(str(tmp_path), SPEC, shuffled, profile="cpu")["report"]).read()
+    assert list(by_trial(table_after(text, "## Results"))) == ["b0", "b0_seend", "b0_nose", "b0_broken"]
+    grouped = {"groups": {"width": {"axes": {"w": [1, 2]}}, "depth": {"trials": [{"name": "d2"}, {"name": "d1"}]}}}
+    records = [make_record(name, 1, 0.5, params=1, macs=1, latency=1.0, group=group, axes=axes)
+               for name, group, axes in (("d1", "depth", {}), ("w2", "width", {"w": 2}), ("d2", "depth", {}),
+                                         ("w1", "width", {"w": 1}))]
+    ordered = sorted(tables.aggregate(records), key=tables.spec_order(grouped))
+    assert [t["trial"] for t in ordered] == ["w1", "w2", "d2", "d1"]
+
+
 def test_report_md_main_table_numbers(written):
     _, _, _, text = written
     rows = by_trial(table_after(text, "## Results"))
@@ -165,7 +179,7 @@ def test_differences_within_the_spread_are_marked(written):
         assert rows[trial][column] == f"{difference:+.2f} ({verdict})"
     # Computed from the data: +0.17 pp against a spread of 1.5 is no finding, -12.9 pp is one.
     assert "within spread" in rows["b0_seend"][column] and "finding" in rows["b0_nose"][column]
-    assert "1 of 2 differences are within the spread and are not findings: b0_seend." in text
+    assert "Here 1 of 2 differences are within the spread, so they are not findings: b0_seend." in text
 
 
 def test_published_numbers_beside_ours_and_not_comparable_off_profile(written, tmp_path):
@@ -174,11 +188,13 @@ def test_published_numbers_beside_ours_and_not_comparable_off_profile(written, t
     assert rows["b0_seend"]["top-1 (%) (seed)"] == "76.20"
     assert rows["b0_seend"]["params vs b0 (seed)"] == "-3.0%"
     assert rows["b0_nose"]["params vs b0 (seed)"] == "-12.0%" and rows["b0"]["top-1 (%) (seed)"] == ""
+    assert rows["b0_nose"]["top-1 (%) (seed)"] == "75.80"
+    assert rows["b0_nose"]["speedup b1 vs b0 (seed)"] == "about 1.1x (text)"
     assert "seed 000 (ImageNet, 224 px)" in text
-    assert "`cpu` profile trains on digits, so accuracy, latency and throughput are not comparable" in text
+    assert "`cpu` profile trains on digits data, so accuracy is not comparable with them" in text
     paper = [dict(r, profile="paper", dataset="imagenet2012") for r in se_records()]
     paper_text = open(report.write_report(str(tmp_path), SPEC, paper, profile="paper")["report"]).read()
-    assert "not comparable" not in paper_text and "so they are comparable with ours" in paper_text
+    assert "not comparable" not in paper_text and "so accuracy and size are comparable with ours" in paper_text
     assert "ImageNet at 224 px." in paper_text and "Digits are tiny" not in paper_text
 
 
@@ -345,8 +361,9 @@ def test_winner_template_naming_a_missing_field_says_so(tmp_path):
 
 
 def test_single_runs_say_the_spread_is_unknown(tmp_path):
-    records = [r for r in se_records() if r["repeat"] == 1]
+    records = [r for r in se_records() if r["repeat"] == 1 and r["trial"] != "b0_nose"]
     text = open(report.write_report(str(tmp_path), SPEC, records, profile="cpu")["report"]).read()
+    assert "The seed also has numbers for b0_nose, which have no record here (yet)." in text
     assert "Each trial finished once, so the spread between seeds is unknown" in text
     assert "top-1 (%) vs b0" not in text  # no spread column without repeats
     assert "The winner ran once" in text
@@ -381,3 +398,28 @@ def test_validate_report_section_accepts_the_contract_example():
                                     "pivot": {"rows": "variant", "columns": "dataset", "value": "top1"},
                                     "winner": {"by": "top1", "command": "train --alpha={alpha} --phi={{2..7}}"}},
                                    "x.yaml")
+
+
+def test_remote_study_dir_goes_through_gfile():
+    """study_dir may be gs://; TensorFlow's in-memory ram:// filesystem takes the same code path here."""
+    import tensorflow as tf
+
+    study_dir = "ram://studies/se_placement"
+    paths = report.write_report(study_dir, SPEC, se_records(), profile="cpu")
+    assert paths["report"] == f"{study_dir}/report.md" and paths["accuracy_vs_macs"].startswith("ram://")
+    with tf.io.gfile.GFile(paths["report"], "r") as file:
+        assert "## Results" in file.read()
+    with tf.io.gfile.GFile(paths["accuracy_vs_macs"], "rb") as file:
+        assert plots.read_plotted(file.read())["point_labels"] == {"": ["b0_nose", "b0_seend", "b0"]}
+    with tf.io.gfile.GFile(paths["json"], "r") as file:
+        assert json.load(file)["runs"] == se_records()
+    assert tf.io.gfile.glob(f"{study_dir}/hparams/se_placement/b0/seed1/events.out.tfevents.*")
+
+
+def test_best_trial_minimises_losses_and_latencies_and_skips_unfinished():
+    trials = tables.aggregate(se_records())
+    assert tables.best_trial(trials, "top1")["trial"] == "b0_seend"
+    assert tables.best_trial(trials, "loss")["trial"] == "b0_seend"  # loss = 1 - top1 in these records
+    assert tables.best_trial(trials, "latency_ms_batch1")["trial"] == "b0_nose"
+    smallest_failed = tables.aggregate([dict(r, macs=1) if r["trial"] == "b0_broken" else r for r in se_records()])
+    assert tables.best_trial(smallest_failed, "macs")["trial"] == "b0_nose"  # b0_broken never finished

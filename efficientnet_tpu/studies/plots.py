@@ -24,7 +24,7 @@ PLOTS = ("accuracy_vs_macs", "accuracy_vs_latency", "training_curves")
 TITLES = {
     "accuracy_vs_macs": "Accuracy against MACs",
     "accuracy_vs_latency": "Accuracy against inference latency (batch 1)",
-    "training_curves": "Top-1 during training (mean over repeats)",
+    "training_curves": "Top-1 during training",
 }
 
 
@@ -75,6 +75,10 @@ def read_plotted(png: str | bytes) -> dict[str, Any]:
         return json.loads(image.text[PLOTTED_KEY])
 
 
+def _title(name: str, context: str, suffix: str = "") -> str:
+    return f"{TITLES[name]}{suffix}\n{context}" if context else f"{TITLES[name]}{suffix}"
+
+
 def accuracy_vs(trials: Sequence[Mapping[str, Any]], x_metric: str, *, series: str | None = None,
                 title: str = "", y_metric: str = "top1") -> Plot:
     """Mean top-1 against a cost metric, one line per ``series`` value, each point labelled with its trial.
@@ -98,7 +102,7 @@ def accuracy_vs(trials: Sequence[Mapping[str, Any]], x_metric: str, *, series: s
         axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
         axes.set_ylabel(y_metric.replace("top", "top-"))
     drawn, point_labels = {}, {}
-    for key, values in points.items():
+    for index, (key, values) in enumerate(points.items()):
         values.sort()
         xs, ys = [p[0] for p in values], [p[1] for p in values]
         # Without a series the points are separate networks, not a scaling path: no joining line.
@@ -111,18 +115,19 @@ def accuracy_vs(trials: Sequence[Mapping[str, Any]], x_metric: str, *, series: s
             axes.vlines([s[0] for s in spreads], [s[1] - s[2] for s in spreads], [s[1] + s[2] for s in spreads],
                         colors=line.get_color(), alpha=0.6)
         for x, y, _, name in values:
-            axes.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            # Lines often share their first point (the common base): stagger labels per line.
+            axes.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4 - 9 * index), fontsize=7,
+                          color=line.get_color())
     return _finish(figure, axes, drawn, point_labels)
 
 
-def accuracy_vs_macs(trials: Sequence[Mapping[str, Any]], *, series: str | None = None, title: str = "") -> Plot:
-    return accuracy_vs(trials, "macs", series=series, title=title or TITLES["accuracy_vs_macs"])
+def accuracy_vs_macs(trials: Sequence[Mapping[str, Any]], *, series: str | None = None, context: str = "") -> Plot:
+    return accuracy_vs(trials, "macs", series=series, title=_title("accuracy_vs_macs", context))
 
 
 def accuracy_vs_latency(trials: Sequence[Mapping[str, Any]], *, series: str | None = None,
-                        title: str = "") -> Plot:
-    return accuracy_vs(trials, "latency_ms_batch1", series=series,
-                       title=title or TITLES["accuracy_vs_latency"])
+                        context: str = "") -> Plot:
+    return accuracy_vs(trials, "latency_ms_batch1", series=series, title=_title("accuracy_vs_latency", context))
 
 
 def curves(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
@@ -147,11 +152,14 @@ def curves(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[float],
     return out
 
 
-def training_curves(records: Sequence[Mapping[str, Any]], *, title: str = "") -> Plot:
+def training_curves(records: Sequence[Mapping[str, Any]], *, context: str = "") -> Plot:
     lines = curves(records)
     if not any(xs for xs, _ in lines.values()):
         raise NothingToPlot("no finished trial has an eval history (top-1 against step)")
-    figure, axes = _new_figure(title or TITLES["training_curves"], "training step", "top-1")
+    finished = [r["trial"] for r in records if r.get("status") == "done" and r.get("history")]
+    averaged = any(finished.count(label.rsplit("/", 1)[-1]) > 1 for label in lines if "/seed" not in label)
+    title = _title("training_curves", context, " (mean over repeats)" if averaged else "")
+    figure, axes = _new_figure(title, "training step", "top-1")
     axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     drawn = {}
     for label, (steps, top1) in lines.items():
@@ -162,11 +170,10 @@ def training_curves(records: Sequence[Mapping[str, Any]], *, title: str = "") ->
 def draw(name: str, trials: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]], *,
          series: str | None = None, context: str = "") -> Plot:
     """The named figure (one of PLOTS); ``context`` (study, profile) is added to its title."""
-    title = f"{TITLES[name]}\n{context}" if context else TITLES[name]
     if name == "accuracy_vs_macs":
-        return accuracy_vs_macs(trials, series=series, title=title)
+        return accuracy_vs_macs(trials, series=series, context=context)
     if name == "accuracy_vs_latency":
-        return accuracy_vs_latency(trials, series=series, title=title)
+        return accuracy_vs_latency(trials, series=series, context=context)
     if name == "training_curves":
-        return training_curves(records, title=title)
+        return training_curves(records, context=context)
     raise ValueError(f"unknown plot {name!r}; known: {', '.join(PLOTS)}")

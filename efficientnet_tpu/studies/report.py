@@ -18,7 +18,10 @@ import os
 import string
 from typing import Any, Mapping, Sequence
 
-from efficientnet_tpu.studies import plots, tables
+from efficientnet_tpu.studies import hparams, plots, tables
+
+Trials = Sequence[Mapping[str, Any]]  # aggregated trials (tables.aggregate)
+Records = Sequence[Mapping[str, Any]]  # trial runs, as the contract's records
 
 KEYS = ("reference", "table", "plots", "series", "pivot", "winner", "published", "published_source",
         "published_profiles", "notes")
@@ -165,19 +168,19 @@ def _json_safe(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- report.md parts
 
-def _run_of(records: Sequence[Mapping[str, Any]], trial: Mapping[str, Any]) -> Mapping[str, Any]:
+def _run_of(records: Records, trial: Mapping[str, Any]) -> Mapping[str, Any]:
     """A finished run of the trial (the first), else any run of it."""
     runs = [r for r in records if r.get("group") == trial["group"] and r["trial"] == trial["trial"]]
     return next((r for r in runs if r.get("status") == "done"), runs[0])
 
 
-def _axis_columns(trials: Sequence[Mapping[str, Any]]) -> list[str]:
+def _axis_columns(trials: Trials) -> list[str]:
     """Axes worth a column: those whose value is not already the trial's name."""
     keys = tables.union_columns([t["axes"] for t in trials])
     return [key for key in keys if not all(str(t["axes"].get(key)) == t["trial"] for t in trials)]
 
 
-def _honesty_lines(records: Sequence[Mapping[str, Any]], trials: Sequence[Mapping[str, Any]]) -> list[str]:
+def _honesty_lines(records: Records, trials: Trials) -> list[str]:
     """What this data cannot show, computed from the records."""
     lines = []
     datasets = sorted({r.get("dataset") for r in records if r.get("dataset")})
@@ -192,9 +195,9 @@ def _honesty_lines(records: Sequence[Mapping[str, Any]], trials: Sequence[Mappin
         if above:
             lines.append(
                 f"{dataset} images are {native}x{native} px and these trials ran at "
-                f"{', '.join(f'{res}' for res in resolutions)} px, so the input is upsampled: a higher "
-                f"resolution adds computation here but no information, and any accuracy effect of resolution "
-                f"cannot show on this data.")
+                f"{', '.join(f'{res}' for res in resolutions)} px, so the input is upsampled: raising the "
+                f"resolution here adds computation but no image detail, and what resolution buys on real photos "
+                f"(finer detail) cannot show on this data.")
     max_runs = max((t["runs_done"] for t in trials), default=0)
     if max_runs == 1:
         lines.append("Each trial finished once, so the spread between seeds is unknown: differences of a few "
@@ -211,10 +214,12 @@ def _comparability(report: Mapping[str, Any], profile: str, datasets: Sequence[s
     source = report.get("published_source", "the seed")
     if profile in (report.get("published_profiles") or []):
         return (f"Columns marked (seed) are the published numbers of {source}; the `{profile}` profile trains "
-                f"on the same data, so they are comparable with ours.")
+                f"on the same data, so accuracy and size are comparable with ours (latency and throughput "
+                f"depend on the machine each was measured on).")
     return (f"Columns marked (seed) are the published numbers of {source}. This report's `{profile}` profile "
-            f"trains on {', '.join(datasets) or 'other data'}, so accuracy, latency and throughput are not "
-            f"comparable with them (different data, resolution and machine): they are shown for reference only.")
+            f"trains on {', '.join(datasets) or 'other'} data, so accuracy is not comparable with them, and "
+            f"sizes, latency and throughput change with the resolution, class count and machine: they are "
+            f"shown for reference only.")
 
 
 def _spread_metric(report: Mapping[str, Any], table_columns: Sequence[str]) -> str:
@@ -223,7 +228,7 @@ def _spread_metric(report: Mapping[str, Any], table_columns: Sequence[str]) -> s
     return next((c for c in ("top1", "top5", "loss") if c in table_columns), "top1")
 
 
-def _spread_target(trials, report, metric):
+def _spread_target(trials: Trials, report: Mapping[str, Any], metric: str) -> Mapping[str, Any] | None:
     reference = tables.find_reference(trials, report.get("reference"))
     if reference is not None and reference["mean"].get(metric) is not None:
         return reference
@@ -245,7 +250,8 @@ def _spread_cell(entry: Mapping[str, Any] | None, metric: str) -> str:
     return f"{diff} (finding: > {spread})" if entry["verdict"] == "finding" else f"{diff} (within spread {spread})"
 
 
-def _main_table(trials, report, profile, datasets) -> tuple[str, list[str]]:
+def _main_table(trials: Trials, report: Mapping[str, Any], profile: str, datasets: Sequence[str]
+                ) -> tuple[str, list[str]]:
     """The seed-shaped table and its footnotes."""
     columns = list(report.get("table") or DEFAULT_TABLE)
     reference = report.get("reference")
@@ -255,7 +261,9 @@ def _main_table(trials, report, profile, datasets) -> tuple[str, list[str]]:
     show_group = any(t["group"] is not None for t in trials)
     show_status = any(t["status"] != "done" for t in trials)
     show_runs = any(t["runs"] > 1 for t in trials) and "runs" not in columns
-    headers = ["trial"] + (["group"] if show_group else []) + axis_columns
+    short = [key.rsplit(".", 1)[-1] for key in axis_columns]  # model_overrides.width_coefficient -> width_...
+    headers = ["trial"] + (["group"] if show_group else [])
+    headers += [name if short.count(name) == 1 else key for name, key in zip(short, axis_columns)]
     headers += ["status"] if show_status else []
     headers += ["runs"] if show_runs else []
     for column in columns:
@@ -288,19 +296,25 @@ def _main_table(trials, report, profile, datasets) -> tuple[str, list[str]]:
     if spread is not None:
         within = [label for label, e in spread.items() if e["verdict"] == "within spread"]
         compared = [label for label, e in spread.items() if e["verdict"] in ("within spread", "finding")]
+        verdict = (f"Here {len(within)} of {len(compared)} differences are within the spread, so they are not "
+                   f"findings: {', '.join(within)}." if within else
+                   f"Here all {len(compared)} differences exceed the spread." if compared else
+                   "No trial besides it has a spread to compare.")
         notes.append(
             f"The last column is each trial's mean {tables.header(metric, None)} minus {target['label']}'s; a "
             f"difference counts as a finding only when it is larger than the two trials' standard deviations "
-            f"added. Here {len(within)} of {len(compared)} differences are within the spread and are not "
-            f"findings" + (f": {', '.join(within)}." if within else "."))
+            f"added. {verdict}")
     if reference and tables.find_reference(trials, reference) is None and any(c in tables.DERIVED for c in columns):
         notes.append(f"The reference trial {reference} has no record yet, so the columns against it are n/a.")
     if seeded:
         notes.append(_comparability(report, profile, datasets))
+    unrecorded = [name for name in published if name not in {t["trial"] for t in trials}]
+    if unrecorded:
+        notes.append(f"The seed also has numbers for {', '.join(unrecorded)}, which have no record here (yet).")
     return tables.markdown(headers, rows), notes
 
 
-def _pivot_table(trials, report) -> tuple[str, list[str]]:
+def _pivot_table(trials: Trials, report: Mapping[str, Any]) -> tuple[str, list[str]]:
     pivot = report["pivot"]
     rows_key, columns_key, metric = pivot["rows"], pivot["columns"], pivot["value"]
     published = report.get("published") or {}
@@ -353,7 +367,7 @@ def command_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _winner_section(trials, records, report) -> list[str]:
+def _winner_section(trials: Trials, records: Records, report: Mapping[str, Any]) -> list[str]:
     winner = report["winner"]
     by = winner.get("by", "top1")
     best = tables.best_trial(trials, by)
@@ -385,7 +399,7 @@ def _winner_section(trials, records, report) -> list[str]:
     return lines
 
 
-def _failures(records: Sequence[Mapping[str, Any]]) -> str | None:
+def _failures(records: Records) -> str | None:
     failed = [r for r in records if r.get("status") != "done"]
     if not failed:
         return None
@@ -396,16 +410,14 @@ def _failures(records: Sequence[Mapping[str, Any]]) -> str | None:
 
 # --------------------------------------------------------------------------- the report
 
-def write_report(study_dir: str, spec: Mapping[str, Any], records: Sequence[Mapping[str, Any]], *,
+def write_report(study_dir: str, spec: Mapping[str, Any], records: Records, *,
                  profile: str) -> dict[str, str]:
     """Writes results.csv (one row per trial run), results_trials.csv (one row per trial, mean and std
     over repeats), results.json (both), report.md, the figures and the HParams summaries into study_dir.
     Returns {"csv", "trials_csv", "json", "report", "hparams", <plot name>...: path}."""
-    from efficientnet_tpu.studies import hparams  # pylint: disable=import-outside-toplevel
-
     report = dict(spec.get("report") or {})
     records = [dict(r) for r in records]
-    trials = tables.aggregate(records)
+    trials = sorted(tables.aggregate(records), key=tables.spec_order(spec))  # stable: ties keep record order
     tables.add_derived(trials, report.get("reference"))
     datasets = sorted({r.get("dataset") for r in records if r.get("dataset")})
     paths: dict[str, str] = {}
@@ -439,7 +451,8 @@ def write_report(study_dir: str, spec: Mapping[str, Any], records: Sequence[Mapp
     return paths
 
 
-def _markdown(study_dir, spec, report, records, trials, datasets, figures, profile) -> str:
+def _markdown(study_dir: str, spec: Mapping[str, Any], report: Mapping[str, Any], records: Records,
+              trials: Trials, datasets: Sequence[str], figures: Mapping[str, str], profile: str) -> str:
     name = spec.get("name", "study")
     seeds = spec.get("seeds") or []
     machines = sorted({r.get("machine") for r in records if r.get("machine")})

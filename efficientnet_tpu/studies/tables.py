@@ -128,8 +128,34 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             values = [v for v in (_finite(r.get(metric)) for r in source) if v is not None]
             entry["mean"][metric], entry["std"][metric] = mean_std(values)
             entry["n"][metric] = len(values)
+            if metric in ARCHITECTURE_METRICS and entry["mean"][metric] is not None:
+                entry["mean"][metric] = int(round(entry["mean"][metric]))  # counts stay counts
         trials.append(entry)
     return trials
+
+
+def spec_order(spec: Mapping[str, Any]) -> Any:
+    """A sort key that puts trials in the order the spec lists them (groups, explicit trials, axis values),
+    so the table reads like the seed's rather than in the order records were collected."""
+    groups = list(spec.get("groups") or {})
+
+    def layout(body: Mapping[str, Any]) -> tuple[list[str], dict[str, list[Any]]]:
+        names = [t.get("name") for t in body.get("trials") or [] if isinstance(t, Mapping)]
+        axes = {key: list(vals) for key, vals in (body.get("axes") or {}).items() if isinstance(vals, list)}
+        return names, axes
+
+    layouts = {None: layout(spec)}
+    layouts.update({group: layout(body or {}) for group, body in (spec.get("groups") or {}).items()})
+
+    def key(trial: Mapping[str, Any]) -> tuple:
+        group = trial.get("group")
+        names, axes = layouts.get(group, ([], {}))
+        position = names.index(trial["trial"]) if trial["trial"] in names else len(names)
+        indices = tuple(vals.index(trial["axes"][k]) if trial["axes"].get(k) in vals else len(vals)
+                        for k, vals in axes.items())
+        return (groups.index(group) if group in groups else len(groups), position, indices)
+
+    return key
 
 
 def _worst_status(runs: Sequence[Mapping[str, Any]]) -> str:
@@ -203,7 +229,7 @@ def _si(number: float) -> str:
 
 def format_number(column: str, number: Any, *, published: bool = False) -> str:
     """A cell in the column's display units. Published values are already in display units
-    (top-1 in %, percentages in %, counts as counts); strings are shown as they are."""
+    (percentages in %, counts as counts; top-1/top-5 in % or as a fraction); strings are shown as they are."""
     if number is None:
         return "n/a"
     if isinstance(number, str):
@@ -211,7 +237,8 @@ def format_number(column: str, number: Any, *, published: bool = False) -> str:
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         return str(number)
     if column in ("top1", "top5"):
-        return f"{number if published else number * 100:.2f}"
+        # Records hold fractions; a spec may publish 76.2 or 0.762 (no published top-1 is at or below 1%).
+        return f"{number if published and number > 1.0 else number * 100:.2f}"
     if column in ("params", "macs"):
         return _si(number)
     kind = DERIVED.get(column, (None, None))[1]
