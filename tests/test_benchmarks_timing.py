@@ -25,6 +25,14 @@ def test_time_call_reads_each_clock_before_and_after():
     assert calls == [1] and result == Timing(2.5, 3.0)
 
 
+def test_stopwatch_measures_from_the_last_start():
+    stopwatch = timing.Stopwatch(_clock([0.0, 5.0, 7.0, 9.0]), _clock([0.0, 1.0, 2.0, 2.5]))
+    stopwatch.start()
+    assert stopwatch.elapsed() == Timing(5.0, 1.0)
+    stopwatch.start()
+    assert stopwatch.elapsed() == Timing(2.0, 0.5)
+
+
 def test_median_timing_skips_warmup_and_takes_separate_medians():
     calls = []
     # Three timed calls: wall durations 1, 5, 2 and CPU durations 4, 1, 3.

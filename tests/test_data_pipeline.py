@@ -216,18 +216,3 @@ def test_two_replica_mirrored_strategy_reads_per_replica_batches():
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK 5 300.0" in result.stdout
 
-
-def test_benchmark_reports_pipeline_and_ceilings(tmp_path, capsys):
-    from efficientnet_tpu.data import benchmark
-
-    assert benchmark.main(["--num_images", "8", "--image_size", "32", "--batch_size", "4",
-                           "--steps", "2", "--rounds", "1", "--work_dir", str(tmp_path)]) == 0
-    output = capsys.readouterr().out
-    assert "machine: " in output and "8 JPEGs 500x375" in output
-    assert "pipeline / bare decode+resize: " in output
-    assert "pipeline / bare crop+resize: " in output
-    assert benchmark.main(["--steps", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "error: --steps must be at least 1"
-    with pytest.raises(SystemExit):
-        benchmark.main(["--no_such_flag"])
-    assert capsys.readouterr().err.strip().startswith("error: unrecognized arguments")

@@ -47,12 +47,32 @@ class Timing:
         return Timing(self.wall_s / count, self.cpu_s / count)
 
 
+class Stopwatch:
+    """Wall and process-CPU clocks read at `start` and again at `elapsed`.
+
+    For code that cannot be wrapped in one call, such as a callback timing
+    what happens between two hooks.
+    """
+
+    def __init__(self, wall_clock: Clock = time.perf_counter, cpu_clock: Clock = time.process_time):
+        self._clocks = (wall_clock, cpu_clock)
+        self._start = (0.0, 0.0)
+
+    def start(self) -> None:
+        self._start = (self._clocks[0](), self._clocks[1]())
+
+    def elapsed(self) -> Timing:
+        """Seconds since the last `start`."""
+        return Timing(self._clocks[0]() - self._start[0], self._clocks[1]() - self._start[1])
+
+
 def time_call(fn: Callable[[], object], *, wall_clock: Clock = time.perf_counter,
               cpu_clock: Clock = time.process_time) -> Timing:
     """Wall and process-CPU seconds of one call of `fn`."""
-    wall, cpu = wall_clock(), cpu_clock()
+    stopwatch = Stopwatch(wall_clock, cpu_clock)
+    stopwatch.start()
     fn()
-    return Timing(wall_clock() - wall, cpu_clock() - cpu)
+    return stopwatch.elapsed()
 
 
 def median(timings: Sequence[Timing]) -> Timing:

@@ -12,7 +12,6 @@ Modules, each with one job:
   preemption  SIGTERM / TensorFlow preemption handling
   progress    console progress line and TensorBoard scalars
   run         one job end to end (what `python -m efficientnet_tpu.train` calls)
-  benchmark   our loop against keras Model.fit
 
 Names are imported on first use, so `import efficientnet_tpu.training` stays
 cheap and the command line can reject bad flags before TensorFlow loads.
