@@ -214,3 +214,15 @@ def test_shipped_study_runs_end_to_end_in_the_smoke_profile(name, tmp_path, caps
     os.remove(os.path.join(study_dir, "report.md"))
     assert study.main_cli(["study", "--report_only", f"--study_dir={study_dir}"]) == 0
     assert os.path.getsize(os.path.join(study_dir, "report.md")) > 0
+
+
+@pytest.mark.slow
+def test_speed_fields_are_measured_on_a_fresh_network():
+    from efficientnet_tpu.training import config as config_lib
+
+    config = config_lib.merge({"model_dir": "/m", "dataset": "synthetic", "resolution": 8, "train_batch_size": 64,
+                               "model_overrides": {"width_coefficient": 0.25, "depth_coefficient": 0.25}})
+    fields = measure.speed(config, batch_size=4, latency_calls=2, train_steps=2)
+    assert fields["latency_batch_size"] == 4 and fields["machine"]
+    assert all(fields[k] > 0 for k in ("latency_ms_batch1", "latency_ms_batch", "train_images_per_s"))
+    assert set(fields) <= set(records.RECORD_KEYS)

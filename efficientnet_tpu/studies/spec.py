@@ -2,13 +2,14 @@
 
 A spec names a base training config (a configs/ recipe and/or inline
 TrainConfig fields and model overrides), what varies (``axes``: a product of
-lists; ``trials``: an explicit list; ``groups``: named sets of either),
-optional ``derived`` fields computed from a trial's values, an optional
-constraint, repeats, and profiles (smoke, cpu, cifar, paper) that override
-the base. Every trial becomes an ordinary TrainConfig whose model_dir is
-``<study_dir>/<study>/<trial>/seed<repeat>``. This module does not import
-TensorFlow: MACs, when a constraint needs them, come from a function the
-caller passes (``measure.params_and_macs``).
+lists; ``trials``: an explicit list; ``groups``: named sets of either, each
+with its own constraint), optional ``derived`` fields computed by a safe
+expression from a trial's values (``variables`` names values that only feed
+expressions), an optional constraint, repeats, and profiles (smoke, cpu,
+cifar, paper) that override the base. Every trial becomes an ordinary
+TrainConfig whose model_dir is ``<study_dir>/<study>/<trial>/seed<repeat>``.
+Nothing here builds a network: MACs, when a constraint needs them, come from
+a function the caller passes (``measure.params_and_macs``).
 """
 
 from __future__ import annotations
