@@ -216,7 +216,6 @@ def test_shipped_study_runs_end_to_end_in_the_smoke_profile(name, tmp_path, caps
     assert os.path.getsize(os.path.join(study_dir, "report.md")) > 0
 
 
-@pytest.mark.slow
 def test_speed_fields_are_measured_on_a_fresh_network():
     from efficientnet_tpu.training import config as config_lib
 
