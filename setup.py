@@ -26,10 +26,12 @@ setup(
         "tpu": ["cloud-tpu-client>=0.10"],
         "digits": ["scikit-learn>=1.0"],
         "jax": ["jax>=0.4"],
+        # studies: report tables (tabulate), figures (matplotlib) and TensorBoard HParams summaries.
+        "studies": ["matplotlib>=3.5", "tabulate>=0.9", "tensorboard>=2.16"],
         # jax: the model-package test runs the same weights on Keras' JAX backend;
         # nbclient, nbformat, ipykernel: the Colab notebook is executed by a real kernel.
         "test": ["pytest>=7", "scikit-learn>=1.0", "jax>=0.4", "nbclient>=0.10", "nbformat>=5.9",
-                 "ipykernel>=6"],
+                 "ipykernel>=6", "matplotlib>=3.5", "tabulate>=0.9", "tensorboard>=2.16"],
     },
     include_package_data=True,
 )

@@ -284,7 +284,7 @@ def test_6_digits_demo_first_eval_is_not_chance(tmp_path):
     Cause: batch-norm moving statistics at the variant's momentum 0.99 (a ~100-step
     horizon) lag weights that move fast at the demo's peak learning rate, so the
     inference-mode network saw inputs far from its statistics and predicted one class,
-    EMA or not; batch statistics gave 69-88%. The recipe now sets bn_momentum 0.9.
+    EMA or not; batch statistics gave 69-88%. The recipe now sets model_overrides: {bn_momentum: 0.9}.
     Here: the demo's exact recipe, evaluated at step 120 (before its first eval).
     """
     from efficientnet_tpu import data as data_lib

@@ -10,6 +10,7 @@ not import TensorFlow, so bad configurations fail fast and cheaply.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import types
@@ -29,7 +30,7 @@ EXPORT_FORMATS = ("saved_model", "tflite")
 # Keys that decide the network's shape. A model_dir that already holds a run
 # with different values cannot be resumed into: its checkpoint would not fit.
 ARCHITECTURE_KEYS = (
-    "variant", "phi", "alpha", "beta", "gamma", "num_classes", "resolution",
+    "variant", "phi", "alpha", "beta", "gamma", "num_classes", "resolution", "model_overrides",
 )
 
 
@@ -58,9 +59,11 @@ class TrainConfig:
             "only the classifier. Never loaded over the run's own checkpoint when it resumes.")
     freeze_backbone_epochs: float = _field(
         0.0, "Fine-tune: train only the classifier for this many epochs first (batch norm frozen too).")
-    bn_momentum: float | None = _field(
-        None, "Batch-norm moving-statistics momentum; default: the variant's (0.99, V2 0.9). Short runs "
-              "at a high learning rate want 0.9: at 0.99 the statistics lag the weights and eval reads chance.")
+    model_overrides: dict[str, Any] | None = _field(
+        None, "ModelSpec fields and stage knobs over the variant's, as JSON/YAML "
+              "('{\"se_position\": \"end\", \"stage_blocks\": {3: \"conv31\"}}') or k=v pairs "
+              "('se_position=end,width_coefficient=1.2'); in YAML a mapping. Checked against the variant "
+              "when the run starts (the error names the valid keys).")
 
     # --- data --------------------------------------------------------------
     dataset: str = _field(
@@ -145,9 +148,15 @@ class TrainConfig:
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
+@functools.cache
+def _hints() -> dict[str, Any]:
+    """TrainConfig's resolved annotations, computed once (a study merges thousands of configs)."""
+    return typing.get_type_hints(TrainConfig)
+
+
 def field_type(name: str) -> type:
     """The scalar type of a field (``float`` for ``float | None``)."""
-    hint = typing.get_type_hints(TrainConfig)[name]
+    hint = _hints()[name]
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         hint = args[0]
@@ -155,7 +164,7 @@ def field_type(name: str) -> type:
 
 
 def is_optional(name: str) -> bool:
-    hint = typing.get_type_hints(TrainConfig)[name]
+    hint = _hints()[name]
     return type(None) in typing.get_args(hint)
 
 
@@ -186,6 +195,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise TypeError
             return str(value)
+        if kind is dict:
+            return parse_model_overrides(value, source)
         if kind is tuple:
             if isinstance(value, str) or not isinstance(value, (list, tuple)):
                 raise TypeError
@@ -195,6 +206,75 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     else:
         raise AssertionError(f"unhandled field type {kind} for {name}")
     raise ValueError(f"{source}: '{name}' must be {kind.__name__}, got {value!r}")
+
+
+def _canonical(value: Any) -> Any:
+    """Nested override values in one form: lists for tuples, int keys for digit-string stage numbers.
+
+    YAML, JSON and k=v give the same override in different shapes (``{"3": ..}``
+    vs ``{3: ..}``); one form makes config.yaml comparisons on resume exact.
+    """
+    if isinstance(value, Mapping):
+        return {(int(k) if isinstance(k, str) and k.strip().isdigit() else k): _canonical(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Splits ``a=1,b={3: x, 4: y}`` at the commas outside brackets and quotes."""
+    parts, depth, quote, current = [], 0, "", []
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "{[(":
+            depth += 1
+        elif char in "}])":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [p for p in (part.strip() for part in parts) if p]
+
+
+def parse_model_overrides(value: Any, source: str = "model_overrides") -> dict[str, Any] | None:
+    """A mapping, a JSON/YAML-flow string or ``k=v,k=v`` pairs -> a plain dict (None when empty).
+
+    Which keys a ModelSpec accepts is checked where the model package is
+    loaded (``training.modeling.check_model_overrides``): importing it here
+    would pull Keras and TensorFlow into this light module.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            if text.startswith("{"):
+                value = yaml.safe_load(text)
+            else:
+                value = {}
+                for pair in _split_top_level(text):
+                    key, sep, raw = pair.partition("=")
+                    if not sep or not key.strip():
+                        raise ValueError(f"'{pair}' is not key=value")
+                    value[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except (yaml.YAMLError, ValueError) as e:
+            raise ValueError(
+                f"{source}: model_overrides must be JSON such as '{{\"se_position\": \"end\"}}' or "
+                f"pairs such as 'se_position=end,width_coefficient=1.2' ({' '.join(str(e).split())[:80]})"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{source}: model_overrides must be a mapping of ModelSpec field -> value, got {value!r}")
+    bad = [k for k in value if not isinstance(k, str) or not k.isidentifier()]
+    if bad:
+        raise ValueError(f"{source}: model_overrides keys must be ModelSpec field names, got {bad[0]!r}")
+    return _canonical(dict(value)) or None
 
 
 def load_yaml(path: str) -> dict[str, Any]:
@@ -313,8 +393,6 @@ def validate(config: TrainConfig) -> None:
                          f"got {config.randaugment_magnitude:g}")
     if config.eval_crop_fraction is not None and not 0 < config.eval_crop_fraction <= 1:
         raise ValueError(f"--eval_crop_fraction must be in (0, 1], got {config.eval_crop_fraction}")
-    if config.bn_momentum is not None and not 0 <= config.bn_momentum < 1:
-        raise ValueError(f"--bn_momentum must be in [0, 1), got {config.bn_momentum}")
     for name in ("dropout_rate", "drop_connect_rate"):
         value = getattr(config, name)
         if value is not None and not 0 <= value < 1:
@@ -402,6 +480,11 @@ def from_dict(data: Mapping[str, Any], source: str = "config") -> TrainConfig:
 def check_same_architecture(config: TrainConfig, previous: Mapping[str, Any], model_dir: str) -> None:
     """Refuses to resume a model_dir trained with a different network."""
     for key in ARCHITECTURE_KEYS:
+        if key not in previous and key == "model_overrides":
+            # A run written before model_overrides existed had none.
+            previous = {**previous, key: None}
+        if key == "model_overrides" and previous[key] is not None:
+            previous = {**previous, key: parse_model_overrides(previous[key], model_dir)}
         if key in previous and previous[key] != getattr(config, key):
             raise ValueError(
                 f"{model_dir} holds a run with {key}={previous[key]!r}, not {getattr(config, key)!r}; "

@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import typing
+from typing import Any, Mapping
 
 import keras
 
 import efficientnet_tpu
 from efficientnet_tpu.training.config import TrainConfig
+
+
+_SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def check_model_overrides(overrides: Mapping[str, Any] | None, source: str = "model_overrides") -> None:
+    """Rejects an unknown ModelSpec key or a value of the wrong type with one line naming the valid keys.
+
+    Stage knobs (``stage_blocks``, ``remove_stages``, ...) check their own
+    values when applied; plain fields are checked against ModelSpec's types.
+    """
+    from efficientnet_tpu.model.specs import ModelSpec  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.model.variants import overridable_fields  # pylint: disable=import-outside-toplevel
+
+    valid = overridable_fields()
+    hints = typing.get_type_hints(ModelSpec)
+    plain = {f.name for f in dataclasses.fields(ModelSpec)}
+    for key, value in (overrides or {}).items():
+        if key in ("alpha", "beta", "gamma", "phi"):
+            raise ValueError(f"{source}: {key!r} is a TrainConfig field, not a ModelSpec one; "
+                             f"set it as --{key} (or {key}: in the YAML), not in model_overrides")
+        if key not in valid:
+            raise ValueError(f"{source}: unknown key {key!r}; valid keys: {', '.join(valid)}")
+        if key not in plain or value is None:
+            continue
+        hint = hints[key]
+        options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        names = [getattr(typing.get_origin(a) or a, "__name__", str(a)) for a in options]
+        allowed = tuple(t for n in names for t in _SCALAR_TYPES.get(n, (object,)))
+        is_bool_for_number = isinstance(value, bool) and bool not in allowed
+        if is_bool_for_number or not isinstance(value, allowed):
+            raise ValueError(f"{source}: {key} must be {' or '.join(names)}, got {value!r}")
 
 
 def spec_overrides(config: TrainConfig) -> dict[str, Any]:
@@ -16,8 +50,9 @@ def spec_overrides(config: TrainConfig) -> dict[str, Any]:
     for name in ("alpha", "beta", "gamma"):
         if getattr(config, name) is not None:
             overrides[name] = getattr(config, name)
-    if config.bn_momentum is not None:
-        overrides["bn_momentum"] = config.bn_momentum
+    if config.model_overrides:
+        check_model_overrides(config.model_overrides)
+        overrides.update(config.model_overrides)
     return overrides
 
 
