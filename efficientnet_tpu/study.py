@@ -95,6 +95,10 @@ def dry_run(expansion, spec_name: str) -> None:
 
 def execute() -> int:
     """Runs what the parsed flags ask for; returns the exit status."""
+    # TensorFlow first, without its start-up lines on the console (as train and export do).
+    from efficientnet_tpu.tf_startup import import_tensorflow  # pylint: disable=import-outside-toplevel
+
+    import_tensorflow()
     from efficientnet_tpu.studies import records, spec as spec_lib  # pylint: disable=import-outside-toplevel
 
     if FLAGS.list:
