@@ -167,7 +167,7 @@ def test_cli_dry_run_shows_params_macs_and_verdicts(tmp_path, capsys):
 @pytest.mark.slow
 def test_user_spec_with_variants_and_an_override_trains_resumes_and_reports(tiny_spec, tmp_path, capsys):
     """Real training of four tiny trials; a rerun trains nothing; the override reaches the network and export."""
-    from efficientnet_tpu.training.checkpoint import load_trained_model
+    from efficientnet_tpu.training.trained import load_trained_model
 
     study_dir = str(tmp_path / "s")
     argv = ["study", f"--study={tiny_spec}", f"--study_dir={study_dir}", "--measure_speed=false"]

@@ -31,7 +31,7 @@ SKIPPED_STATUSES = ("done", "diverged")
 
 def train(config, *, progress: bool = True) -> dict[str, Any]:
     """The one call into the trainer (``run(config)``); the only import of it in the studies package."""
-    from efficientnet_tpu.training.run import run  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.run import run  # pylint: disable=import-outside-toplevel
 
     return run(config, progress=progress)
 
