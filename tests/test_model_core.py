@@ -126,7 +126,6 @@ def test_spec_carries_metadata_for_training_eval_and_export():
     spec = et.get_spec("b4")
     assert (spec.resolution, spec.dropout_rate, spec.drop_connect_rate) == (380, 0.4, 0.2)
     assert spec.eval_crop_fraction == pytest.approx(380 / 412)
-    assert spec.interpolation == "bicubic"
     assert spec.mean == pytest.approx((123.675, 116.28, 103.53))
     assert spec.std == pytest.approx((58.395, 57.12, 57.375))
 

@@ -80,8 +80,9 @@ class ModelSpec:
     """Everything needed to build, train, evaluate and export one network.
 
     The metadata next to the architecture (resolution, dropout, crop,
-    interpolation, normalization) is what training, eval and export read, so
-    nobody is told twice.
+    normalization) is what training, eval and export read, so nobody is told
+    twice. Resizing is bicubic for every variant, as in the reference, and is
+    decided once in the data package's preprocessing.
     """
 
     name: str
@@ -109,7 +110,6 @@ class ModelSpec:
     scale_stem_head: bool = True
     meconv_expand: str = "none"
     phi: float | None = None
-    interpolation: str = "bicubic"
     # None: the reference rule resolution / (resolution + 32). Models at their
     # data's native size (32px CIFAR nets) set 1.0: cropping would drop content.
     crop_fraction: float | None = None
