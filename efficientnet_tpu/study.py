@@ -24,9 +24,9 @@ from typing import Any, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
-from efficientnet_tpu import exit_codes  # noqa: E402
+from efficientnet_tpu import absl_main, exit_codes  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -185,35 +185,11 @@ def report_only(records, spec_lib) -> int:
 
 def main_cli(argv: Sequence[str]) -> int:
     """Parses ``argv`` (program name first) and runs; for tests and scripts in one process."""
-    define_flags()
-    FLAGS.unparse_flags()
-    try:
-        rest = FLAGS(list(argv))
-    except flags.Error as e:
-        return exit_codes.fail(exit_codes.one_line(e))
-    if len(rest) > 1:
-        return exit_codes.fail(f"unexpected arguments {' '.join(rest[1:])}; every option is a --flag")
-    return execute()
-
-
-def _parse(argv: Sequence[str]) -> list[str]:
-    try:
-        return FLAGS(list(argv))
-    except flags.Error as e:
-        sys.exit(exit_codes.fail(exit_codes.one_line(e)))
-
-
-def _app_main(argv: list[str]) -> None:
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
-    if len(argv) > 1:
-        sys.exit(exit_codes.fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag"))
-    sys.exit(execute())
+    return absl_main.run_in_process(argv, define_flags, execute)
 
 
 def main() -> None:
-    define_flags()
-    app.run(_app_main, flags_parser=_parse)
+    absl_main.main(define_flags, execute)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ from typing import Sequence
 # Keep TensorFlow's C++ start-up chatter out of the console unless asked for.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from efficientnet_tpu import exit_codes  # noqa: E402
+from efficientnet_tpu import absl_main, exit_codes  # noqa: E402
 from efficientnet_tpu.exit_codes import fail as _fail, one_line as _one_line  # noqa: E402
 from efficientnet_tpu.training import config as config_lib  # noqa: E402  (no TensorFlow import)
 
@@ -120,39 +120,13 @@ def execute() -> int:
     return EXIT_OK
 
 
-def parse_flags(argv: Sequence[str]) -> list[str]:
-    """absl's parser, with a bad flag reported as one line and status 2."""
-    try:
-        return FLAGS(list(argv))
-    except flags.Error as e:
-        sys.exit(_fail(_one_line(e), EXIT_USAGE))
-
-
 def main_cli(argv: Sequence[str]) -> int:
     """Parses ``argv`` (program name first) and runs; for tests and scripts in one process."""
-    define_flags()
-    FLAGS.unparse_flags()
-    try:
-        rest = FLAGS(list(argv))
-    except flags.Error as e:
-        return _fail(_one_line(e), EXIT_USAGE)
-    if len(rest) > 1:
-        return _fail(f"unexpected arguments {' '.join(rest[1:])}; every option is a --flag", EXIT_USAGE)
-    return execute()
-
-
-def _app_main(argv: list[str]) -> None:
-    if not FLAGS["verbosity"].present:
-        # Progress and key events are printed; the INFO log (TensorFlow's included) is opt-in with -v 0.
-        logging.set_verbosity(logging.WARNING)
-    if len(argv) > 1:
-        sys.exit(_fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag", EXIT_USAGE))
-    sys.exit(execute())
+    return absl_main.run_in_process(argv, define_flags, execute)
 
 
 def main() -> None:
-    define_flags()
-    app.run(_app_main, flags_parser=parse_flags)
+    absl_main.main(define_flags, execute)
 
 
 if __name__ == "__main__":
