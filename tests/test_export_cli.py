@@ -39,6 +39,7 @@ def _export_cli(*args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
+@pytest.mark.slow
 def test_cli_exports_the_latest_checkpoint_with_ema_weights(model_dir, tmp_path):
     export_dir = str(tmp_path / "served")
     done = _export_cli(f"--model_dir={model_dir}", f"--export_dir={export_dir}")

@@ -197,6 +197,7 @@ def _printed_array(stdout: str, key: str) -> np.ndarray:
     return np.array(match.group(1).replace("[", " ").replace("]", " ").split(), dtype=np.float64)
 
 
+@pytest.mark.slow
 def test_saved_model_cli_run_returns_predictions(exported, tmp_path):
     model, export_dir, _ = exported
     images = _images(2, seed=4)

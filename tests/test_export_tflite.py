@@ -43,6 +43,7 @@ def _interpreter(path: str) -> "tf.lite.Interpreter":
         return tf.lite.Interpreter(model_path=path)
 
 
+@pytest.mark.slow
 def test_tflite_outputs_equal_keras(tmp_path):
     model = _model()
     path = export_tflite(model, str(tmp_path), image_size=IMAGE_SIZE, class_names=CLASS_NAMES)

@@ -30,6 +30,7 @@ JAX_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install jax)")
+@pytest.mark.slow
 def test_jax_backend_gives_the_tensorflow_outputs(tmp_path):
     model = et.build_model("b0", phi=-2, num_classes=5, input_shape=(64, 64, 3), se_position="end")
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")

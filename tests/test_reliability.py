@@ -42,6 +42,7 @@ def errors(text: str) -> list[str]:
 
 # 1 ------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_1_cpu_replicas_work_from_the_command_line(tmp_path):
     done = train_cli(f"--model_dir={tmp_path}/run", *TINY, "--train_steps=2", "--strategy=cpu",
                      "--num_cpu_replicas=2")

@@ -9,6 +9,8 @@ devices, so this runs in a fresh subprocess.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -85,6 +87,7 @@ print("RESULT " + json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_two_replicas_match_one_replica_at_the_same_global_batch(tmp_path):
     env = subprocess_env(TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True,

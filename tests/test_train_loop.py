@@ -135,6 +135,7 @@ def test_every_mode_on_synthetic_and_mock_tfds(tmp_path, dataset):
     assert results["num_examples"] == expected
 
 
+@pytest.mark.slow
 def test_train_step_compiles_with_xla(tmp_path):
     """The per-replica EfficientNet train step (forward, backward, RMSProp, EMA) compiles with XLA.
 
@@ -152,6 +153,7 @@ def test_train_step_compiles_with_xla(tmp_path):
     assert int(trainer.optimizer.iterations.numpy()) == 1
 
 
+@pytest.mark.slow
 def test_bfloat16_run_keeps_float32_weights_and_logits(tmp_path):
     config = tiny(tmp_path / "bf16", precision="mixed_bfloat16", **EFFICIENTNET)
     with precision_policy(config.precision):

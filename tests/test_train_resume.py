@@ -9,6 +9,8 @@ optimizer, EMA, random-generator and input-pipeline state all restored.
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import re
 import signal
@@ -70,6 +72,7 @@ def final_variables(model_dir: str) -> dict[str, np.ndarray]:
     return {name: reader.get_tensor(name) for name in names}
 
 
+@pytest.mark.slow
 def test_killed_and_preempted_run_resumes_to_identical_weights(tmp_path):
     reference_dir, interrupted_dir = str(tmp_path / "reference"), str(tmp_path / "interrupted")
     reference = subprocess.run(command(reference_dir), env=environment(), cwd=REPO, capture_output=True,
