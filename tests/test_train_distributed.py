@@ -9,13 +9,12 @@ devices, so this runs in a fresh subprocess.
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from helpers import REPO, subprocess_env
 

@@ -9,8 +9,6 @@ optimizer, EMA, random-generator and input-pipeline state all restored.
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import re
 import signal
@@ -19,6 +17,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from helpers import REPO, subprocess_env
