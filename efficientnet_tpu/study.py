@@ -93,6 +93,13 @@ def dry_run(expansion, spec_name: str) -> None:
         print(f"rejected {name}: {verdict}")
 
 
+def missing_report_packages() -> list[str]:
+    """The packages of the ``studies`` extra that the report needs and this environment lacks."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    return [name for name in ("matplotlib", "tabulate", "tensorboard") if importlib.util.find_spec(name) is None]
+
+
 def execute() -> int:
     """Runs what the parsed flags ask for; returns the exit status."""
     # TensorFlow first, without its start-up lines on the console (as train and export do).
@@ -110,6 +117,10 @@ def execute() -> int:
                                f"of {FLAGS.num_workers}")
     if FLAGS.repeats is not None and FLAGS.repeats < 1:
         return exit_codes.fail(f"--repeats must be >= 1, got {FLAGS.repeats}")
+    if not (FLAGS.dry_run or FLAGS.print_commands) and missing_report_packages():
+        # Checked before any trial trains: the report at the end needs them.
+        return exit_codes.fail(f"the study report needs {', '.join(missing_report_packages())}: "
+                               "pip install -e '.[studies]' (or pip install 'efficientnet_tpu[studies]')")
     if FLAGS.report_only:
         return report_only(records, spec_lib)
     if not FLAGS.study:

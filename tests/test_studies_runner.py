@@ -148,6 +148,16 @@ def test_cli_print_commands_shards_and_bad_input_exit_2(tiny_spec, tmp_path, cap
         assert len(err) == 1 and err[0].startswith("error: ") and phrase in err[0], (argv, err)
 
 
+def test_cli_without_the_report_packages_stops_before_training(tiny_spec, tmp_path, capsys, monkeypatch):
+    """A study that would train for hours and then fail to draw its report says so first, in one line."""
+    monkeypatch.setattr(study, "missing_report_packages", lambda: ["matplotlib", "tabulate"])
+    assert study.main_cli(["study", f"--study={tiny_spec}", f"--study_dir={tmp_path / 's'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "matplotlib, tabulate" in err[0] and ".[studies]" in err[0]
+    assert not (tmp_path / "s").exists()
+    # Planning needs none of them.
+    assert study.main_cli(["study", f"--study={tiny_spec}", "--print_commands", f"--study_dir={tmp_path}"]) == 0
+
 def test_cli_dry_run_shows_params_macs_and_verdicts(tmp_path, capsys):
     path = tmp_path / "g.yaml"
     path.write_text("name: g\nbase: {variant: b0, resolution: 8, num_classes: 10, "
