@@ -82,7 +82,8 @@ def _layout(global_batch_size: int,
 
 def _train_transform(source: Source, *, image_size: int, augment: str, crop_fraction: float,
                      randaugment_num_layers: int, randaugment_magnitude: float, dtype: tf.DType,
-                     seed: int, crop_area_range: tuple[float, float], flip: bool):
+                     seed: int, crop_area_range: tuple[float, float], flip: bool,
+                     augment_semantics: str = "reference"):
     """(index, (image, label)) -> (augmented image of `dtype`, label).
 
     The random draws for the example at position `index` of the stream depend
@@ -95,9 +96,9 @@ def _train_transform(source: Source, *, image_size: int, augment: str, crop_frac
     def policy(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         if augment == "randaugment":
             return augment_lib.randaugment(image, seed, randaugment_num_layers,
-                                           randaugment_magnitude)
+                                           randaugment_magnitude, semantics=augment_semantics)
         if augment == "autoaugment":
-            return augment_lib.autoaugment(image, seed)
+            return augment_lib.autoaugment(image, seed, semantics=augment_semantics)
         return image
 
     def transform(index, example):
@@ -151,7 +152,7 @@ def _training_dataset(source: Source, split: str, *, batch_size: int, image_size
                       augment: str, crop_fraction: float, num_shards: int, shard_index: int,
                       seed: int | None, dtype: tf.DType, randaugment_num_layers: int,
                       randaugment_magnitude: float, crop_area_range: tuple[float, float],
-                      flip: bool) -> tf.data.Dataset:
+                      flip: bool, augment_semantics: str = "reference") -> tf.data.Dataset:
     dataset = source.read(split, num_shards=num_shards, shard_index=shard_index,
                           shuffle_files=True, seed=seed)
     if source.cacheable:
@@ -165,7 +166,7 @@ def _training_dataset(source: Source, split: str, *, batch_size: int, image_size
         source, image_size=image_size, augment=augment, crop_fraction=crop_fraction,
         randaugment_num_layers=randaugment_num_layers,
         randaugment_magnitude=randaugment_magnitude, dtype=dtype, seed=seed,
-        crop_area_range=crop_area_range, flip=flip)
+        crop_area_range=crop_area_range, flip=flip, augment_semantics=augment_semantics)
     dataset = dataset.repeat().enumerate().map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return skip_unreadable(source, dataset).batch(batch_size, drop_remainder=True)
 
@@ -198,7 +199,7 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
                   randaugment_num_layers: int = 2,
                   randaugment_magnitude: float = 10.0,
                   crop_area_range: tuple[float, float] = CROP_AREA_RANGE,
-                  flip: bool = True) -> tf.data.Dataset:
+                  flip: bool = True, augment_semantics: str = "reference") -> tf.data.Dataset:
     """The input pipeline of `split` of dataset `name`.
 
     Training yields `(images [B, S, S, 3] of dtype in [0, 255], labels int32 [B])`
@@ -214,12 +215,15 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
     `crop_area_range` bounds the Inception crop of full-size images (ImageNet,
     folders, TFRecords) as a share of the area; `flip=False` turns the random
     horizontal flip off (never applied to datasets that are not mirror-symmetric).
+    `augment_semantics` chooses the randaugment/autoaugment operations'
+    semantics: "reference" (the released checkpoints' code) or "paper".
     `deterministic=True` fixes the training order and augmentation (seed 0
     unless `seed` is given) at some cost in speed; eval is always in the
     split's stored order.
     """
     dtype = _check_arguments(global_batch_size, augment, dtype, seed, randaugment_num_layers,
                              randaugment_magnitude)
+    augment_lib.check_semantics(augment_semantics)
     image_size = check_image_size(image_size)
     crop_area_range = check_area_range(crop_area_range)
     if crop_fraction is not None:
@@ -246,7 +250,7 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
             crop_fraction=crop_fraction, num_shards=num_shards, shard_index=shard_index,
             seed=shard_seed, dtype=dtype, randaugment_num_layers=randaugment_num_layers,
             randaugment_magnitude=randaugment_magnitude, crop_area_range=crop_area_range,
-            flip=bool(flip))
+            flip=bool(flip), augment_semantics=augment_semantics)
     else:
         dataset = _eval_dataset(
             source, split, batch_size=batch_size, shard_batch=shard_batch, image_size=image_size,
