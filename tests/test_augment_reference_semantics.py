@@ -304,3 +304,11 @@ def test_paper_semantics_stay_available_and_scale_with_the_image():
     with pytest.raises(ValueError, match="semantics"):
         augment.apply_op(tf.constant(image), index, 1.0, tf.constant([0, 1], tf.int64),
                          semantics="exact")
+
+
+def test_the_crop_reaches_the_policies_truncated_as_in_preprocessing_py():
+    """preprocessing.py preprocess_for_train: clip to [0, 255], then cast to uint8 (truncation)."""
+    from efficientnet_tpu.data import reference_ops
+
+    values = tf.constant([[[-3.0, 0.9, 254.99], [255.7, 127.5, 128.2]]])
+    np.testing.assert_array_equal(reference_ops.to_uint8(values).numpy(), [[[0, 0, 254], [255, 127, 128]]])

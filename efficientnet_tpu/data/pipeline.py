@@ -13,6 +13,7 @@ import random
 import tensorflow as tf
 
 from efficientnet_tpu.data import augment as augment_lib
+from efficientnet_tpu.data import reference_ops
 from efficientnet_tpu.data.batching import (eval_examples_per_shard, eval_steps_for,
                                             pad_and_batch_eval)
 from efficientnet_tpu.data.info import DatasetInfo, default_crop_fraction
@@ -122,7 +123,9 @@ def _train_transform(source: Source, *, image_size: int, augment: str, crop_frac
             output = inception_crop(image, image_size, crop_seed, flip_seed if flip else None,
                                     area_range=crop_area_range)
             if augment in ("randaugment", "autoaugment"):
-                output = tf.cast(policy(to_uint8(output), policy_seed), tf.float32)
+                # The reference truncates the crop to uint8; the paper semantics round.
+                as_uint8 = reference_ops.to_uint8 if augment_semantics == "reference" else to_uint8
+                output = tf.cast(policy(as_uint8(output), policy_seed), tf.float32)
         else:
             # Small fixed-size images (CIFAR, digits): pad by 1/8 of the side and
             # crop back, flip, augment at the native size, then resize.

@@ -51,6 +51,11 @@ def _truncate_to_uint8(values: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.clip_by_value(values, 0.0, 255.0), tf.uint8)
 
 
+def to_uint8(image: tf.Tensor) -> tf.Tensor:
+    """preprocessing.py's hand-over to the policies: clip to [0, 255] and cast (truncating)."""
+    return image if image.dtype == tf.uint8 else _truncate_to_uint8(tf.cast(image, tf.float32))
+
+
 def blend(degenerate: tf.Tensor, image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
     """The reference's ``blend``: factor 0 gives `degenerate`, 1 the image; truncates."""
     degenerate = tf.cast(degenerate, tf.float32)
