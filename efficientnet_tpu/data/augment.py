@@ -4,9 +4,10 @@
 Two semantics for the sixteen operations. "reference" (the default) is the
 code that trained the released EfficientNet checkpoints, operation for
 operation (see reference_ops.py). "paper" is a deliberate deviation that
-follows the AutoAugment paper's descriptions and scales with the image:
+follows the AutoAugment paper's descriptions and scales with the image.
 
-Magnitudes are levels on the reference's 0-10 scale. Geometric operations,
+Magnitudes are levels on the reference's 0-10 scale (RandAugment allows up
+to 30, as the reference does). In the paper semantics geometric operations,
 posterize (fewer bits kept), solarize (a lower threshold) and solarize-add
 grow stronger with the level; color, contrast, brightness and sharpness blend
 with a factor 0.1 + 1.8 * level / 10 (1 leaves the image as it is).
