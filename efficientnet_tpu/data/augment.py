@@ -235,6 +235,7 @@ def apply_op(image: tf.Tensor, op_index: tf.Tensor, level: tf.Tensor, seed: tf.T
              else tf.cast(level, dtype))
     branches = [lambda op=op: op(image, level, seed) for op in ops.values()]
     branches.append(lambda: image)
+    op_index = tf.cast(op_index, tf.int32)  # a Python int names an operation too
     return tf.ensure_shape(tf.switch_case(op_index, branches), image.shape)
 
 
