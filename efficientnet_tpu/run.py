@@ -111,7 +111,8 @@ def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: s
             crop_fraction=config.eval_crop_fraction,
             randaugment_num_layers=config.randaugment_num_layers,
             randaugment_magnitude=config.randaugment_magnitude,
-            crop_area_range=(config.crop_area_min, config.crop_area_max), flip=config.random_flip)
+            crop_area_range=(config.crop_area_min, config.crop_area_max), flip=config.random_flip,
+            augment_semantics=config.augment_semantics)
         if replay:
             batches_per_step = max(1, context.num_replicas_in_sync // context.num_input_pipelines)
             dataset = dataset.skip(start_step * batches_per_step)

@@ -88,14 +88,19 @@ def test_speed_writes_json(tmp_path, monkeypatch, capsys):
 
 def test_data_reports_pipeline_and_ceilings(tmp_path, capsys):
     assert data.main(["--num_images=8", "--image_size=32", "--batch_size=4", "--steps=2", "--rounds=1",
-                      f"--work_dir={tmp_path}"]) == exit_codes.OK
+                      "--policies=randaugment", f"--work_dir={tmp_path}"]) == exit_codes.OK
     output = capsys.readouterr().out
     assert "machine: " in output and "8 JPEGs 500x375" in output
     assert "round 1: pipeline " in output
     assert "pipeline / bare decode+resize: " in output
     assert "pipeline / bare crop+resize: " in output
+    for semantics in ("reference", "paper"):
+        assert f"randaugment/{semantics} / crop+flip: " in output
+    assert "randaugment reference / paper semantics: " in output and "autoaugment/" not in output
     assert data.main([f"--work_dir={tmp_path}/missing"]) == exit_codes.USAGE
     assert "is not a folder" in _one_error_line(capsys)
+    assert data.main(["--policies=mixup"]) == exit_codes.USAGE
+    assert "--policies" in _one_error_line(capsys)
 
 
 def test_keras_compare_needs_a_keras_twin(capsys):

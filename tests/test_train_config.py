@@ -188,12 +188,13 @@ def test_augmentation_settings_reach_the_pipeline(monkeypatch):
     config = config_lib.merge({"model_dir": "/tmp/x", "dataset": "synthetic", "augment": "randaugment",
                                "randaugment_num_layers": 3, "randaugment_magnitude": 7,
                                "crop_area_min": 0.5, "crop_area_max": 0.9, "random_flip": False,
-                               "resolution": 32, "num_classes": 10})
+                               "resolution": 32, "num_classes": 10, "augment_semantics": "paper"})
     info = run_lib.data_lib.dataset_info("synthetic")
     train_fn, _ = run_lib.input_fns(config, info, "cpu")
     train_fn(tf.distribute.InputContext())
     assert (seen["randaugment_num_layers"], seen["randaugment_magnitude"]) == (3, 7.0)
     assert seen["crop_area_range"] == (0.5, 0.9) and seen["flip"] is False
+    assert seen["augment_semantics"] == "paper"
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -201,6 +202,9 @@ def test_augmentation_settings_reach_the_pipeline(monkeypatch):
     ({"crop_area_min": 0.6, "crop_area_max": 0.5}, "crop_area_max"),
     ({"randaugment_num_layers": -1}, "randaugment_num_layers"),
     ({"randaugment_magnitude": 31}, "randaugment_magnitude"),
+    ({"augment_semantics": "exact"}, "augment_semantics"),
+    ({"sync_batch_norm_groups": "some"}, "sync_batch_norm_groups"),
+    ({"sync_batch_norm_groups": "0"}, "sync_batch_norm_groups"),
 ])
 def test_augmentation_settings_are_checked(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -2,19 +2,25 @@
 
     python -m efficientnet_tpu.benchmarks.data [--num_images=256] [--image_size=224]
         [--batch_size=64] [--steps=20] [--rounds=3] [--work_dir=DIR]
+        [--policies=autoaugment,randaugment] [--randaugment_magnitude=10]
 
 Writes ImageNet-sized JPEGs (500x375, shapes over gradients plus sensor-like
 noise) into a class-folder layout, then measures in the same process, in
 alternating rounds (see `timing`):
   pipeline:      build_dataset('folder', 'train', ...): shuffled file reads,
                  random crop fused with JPEG decoding, bicubic resize, flip,
-                 batch, prefetch;
+                 batch, prefetch (crop + flip, augment 'default');
+  POLICY/SEMANTICS: the same pipeline with AutoAugment (policy v0) or
+                 RandAugment (2 layers) after the crop, with the reference
+                 code's operations or the paper's (--policies; empty: none);
   decode+resize: the bare ceiling: read, decode the whole JPEG, resize, batch
                  in a parallel tf.data map;
   crop+resize:   the same bare map doing the pipeline's own fused crop-decode,
                  which isolates the cost of everything else in the pipeline.
 Rates are images per second and images per CPU-second of this process; the
-pipeline's share of a bare rate is the median of same-round ratios.
+pipeline's share of a bare rate is the median of same-round ratios, and so
+are each augmented pipeline's share of crop + flip and the reference
+semantics' share of the paper semantics.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from efficientnet_tpu.benchmarks.timing import Stopwatch, Timing, alternating_ro
     median, speedups
 
 CANDIDATES = ("pipeline", "decode+resize", "crop+resize")
+POLICIES = ("autoaugment", "randaugment")
+SEMANTICS = ("reference", "paper")
 
 
 def write_jpegs(directory: str, num_images: int, *, width: int = 500, height: int = 375,
@@ -112,8 +120,9 @@ def _rates(timing: Timing) -> str:
 
 
 def run(num_images: int, image_size: int, batch_size: int, steps: int, rounds: int,
-        work_dir: str | None) -> dict[str, list[Timing]]:
-    """Writes the JPEGs, times the three candidates and prints the report; returns seconds per image per round."""
+        work_dir: str | None, policies: Sequence[str] = POLICIES,
+        randaugment_magnitude: float = 10.0) -> dict[str, list[Timing]]:
+    """Writes the JPEGs, times the candidates and prints the report; returns seconds per image per round."""
     from efficientnet_tpu.data import build_dataset
 
     with tempfile.TemporaryDirectory(dir=work_dir) as directory:
@@ -127,6 +136,13 @@ def run(num_images: int, image_size: int, batch_size: int, steps: int, rounds: i
                           data_dir=directory),
             bare_decode_and_resize(paths, image_size, batch_size),
             bare_crop_and_resize(paths, image_size, batch_size))))
+        augmented = [f"{policy}/{semantics}" for policy in policies for semantics in SEMANTICS]
+        for name in augmented:
+            policy, semantics = name.split("/")
+            datasets[name] = build_dataset(
+                "folder", "train", global_batch_size=batch_size, image_size=image_size, training=True,
+                data_dir=directory, augment=policy, augment_semantics=semantics,
+                randaugment_magnitude=randaugment_magnitude)
         warmup = max(2, steps // 5)
 
         def measure(dataset) -> Callable[[], Timing]:
@@ -137,13 +153,22 @@ def run(num_images: int, image_size: int, batch_size: int, steps: int, rounds: i
             on_round=lambda index, results: print(f"round {index + 1}: " + ", ".join(
                 f"{name} {_rates(timing)}" for name, timing in results.items())))
     medians = {name: median(values) for name, values in series.items()}
-    print("median images/s: " + ", ".join(f"{name} {1 / medians[name].wall_s:.1f}" for name in CANDIDATES))
+    print("median images/s: " + ", ".join(f"{name} {1 / medians[name].wall_s:.1f}" for name in series))
     print("median images per CPU-second: " + ", ".join(
-        f"{name} {1 / max(medians[name].cpu_s, 1e-12):.1f}" for name in CANDIDATES))
+        f"{name} {1 / max(medians[name].cpu_s, 1e-12):.1f}" for name in series))
     for reference in CANDIDATES[1:]:
         share = speedups(series, reference)["pipeline"]
         print(f"pipeline / bare {reference}: {100 * share.wall:.0f}% of images/s, "
               f"{100 * share.cpu:.0f}% of images per CPU-second")
+    if augmented:
+        to_plain = speedups(series, "pipeline")
+        for name in augmented:
+            print(f"{name} / crop+flip: {100 * to_plain[name].wall:.0f}% of images/s, "
+                  f"{100 * to_plain[name].cpu:.0f}% of images per CPU-second")
+        for policy in policies:
+            share = speedups(series, f"{policy}/paper")[f"{policy}/reference"]
+            print(f"{policy} reference / paper semantics: {100 * share.wall:.0f}% of images/s, "
+                  f"{100 * share.cpu:.0f}% of images per CPU-second")
     return series
 
 
@@ -155,15 +180,23 @@ def _define_flags(values: flags.FlagValues) -> None:
     cli.positive_int(values, "rounds", 3, "Alternating measurement rounds.")
     flags.DEFINE_string("work_dir", None, "Where to write the JPEGs (a temporary folder inside it).",
                         flag_values=values)
+    flags.DEFINE_list("policies", list(POLICIES), "Augmented pipelines to time, each in both semantics: "
+                      "autoaugment, randaugment (empty: none).", flag_values=values)
+    flags.DEFINE_float("randaugment_magnitude", 10.0, "RandAugment's magnitude (0-30).", flag_values=values)
 
 
 def _run(values: flags.FlagValues) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if values.work_dir is not None and not os.path.isdir(values.work_dir):
         raise cli.UsageError(f"--work_dir={values.work_dir} is not a folder; create it or leave the flag out")
+    unknown = [policy for policy in values.policies if policy not in POLICIES]
+    if unknown:
+        raise cli.UsageError(f"--policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
+    if not 0 <= values.randaugment_magnitude <= 30:
+        raise cli.UsageError(f"--randaugment_magnitude={values.randaugment_magnitude:g} is outside [0, 30]")
     try:
         run(values.num_images, values.image_size, values.batch_size, values.steps, values.rounds,
-            values.work_dir)
+            values.work_dir, values.policies, values.randaugment_magnitude)
     except OSError as error:
         raise cli.UsageError(f"could not write or read the JPEGs: {error}") from error
 

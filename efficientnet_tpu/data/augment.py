@@ -1,7 +1,13 @@
 """Training augmentations beyond crop and flip: RandAugment, AutoAugment
 (ImageNet policy v0) and seed 003's rotation / shift / zoom.
 
-Magnitudes are levels on the reference's 0-10 scale. Geometric operations,
+Two semantics for the sixteen operations. "reference" (the default) is the
+code that trained the released EfficientNet checkpoints, operation for
+operation (see reference_ops.py). "paper" is a deliberate deviation that
+follows the AutoAugment paper's descriptions and scales with the image.
+
+Magnitudes are levels on the reference's 0-10 scale (RandAugment allows up
+to 30, as the reference does). In the paper semantics geometric operations,
 posterize (fewer bits kept), solarize (a lower threshold) and solarize-add
 grow stronger with the level; color, contrast, brightness and sharpness blend
 with a factor 0.1 + 1.8 * level / 10 (1 leaves the image as it is).
@@ -18,7 +24,10 @@ from typing import Callable
 
 import tensorflow as tf
 
-from efficientnet_tpu.data import image_ops
+from efficientnet_tpu.data import image_ops, reference_ops
+from efficientnet_tpu.data.reference_ops import AUTOAUGMENT_CONSTANTS, RANDAUGMENT_CONSTANTS
+
+SEMANTICS = ("reference", "paper")
 
 MAX_LEVEL = 10.0
 ROTATE_MAX_DEGREES = 30.0
@@ -127,6 +136,7 @@ def _cutout(image, level, seed):
     return image_ops.cutout(image, half_size, seed)
 
 
+# The "paper" semantics.
 OPS: dict[str, Op] = {
     "AutoContrast": _autocontrast, "Equalize": _equalize, "Invert": _invert,
     "Rotate": _rotate, "Posterize": _posterize, "Solarize": _solarize,
@@ -188,37 +198,68 @@ _OP_INDEX = {name: index for index, name in enumerate(OP_NAMES)}
 _IDENTITY = len(OP_NAMES)  # the switch index that leaves the image as it is
 
 
-def apply_op(image: tf.Tensor, op_index: tf.Tensor, level: tf.Tensor,
-             seed: tf.Tensor) -> tf.Tensor:
-    """OPS[OP_NAMES[op_index]] at `level`, or nothing for op_index == len(OP_NAMES).
+def check_semantics(semantics: str) -> None:
+    if semantics not in SEMANTICS:
+        raise ValueError(f"augment semantics must be one of {', '.join(SEMANTICS)}, got {semantics!r}")
 
+
+def operations(semantics: str = "reference", translate_const: float = RANDAUGMENT_CONSTANTS[0],
+               cutout_const: float = RANDAUGMENT_CONSTANTS[1]) -> dict[str, Op]:
+    """The sixteen operations (in OP_NAMES order) under `semantics`; the
+    constants are the reference's absolute pixels and only matter there."""
+    check_semantics(semantics)
+    if semantics == "paper":
+        return OPS
+    ops = reference_ops.make_ops(translate_const, cutout_const)
+    return {name: ops[name] for name in OP_NAMES}
+
+
+def apply_op(image: tf.Tensor, op_index: tf.Tensor, level: tf.Tensor, seed: tf.Tensor,
+             semantics: str = "reference",
+             translate_const: float = RANDAUGMENT_CONSTANTS[0],
+             cutout_const: float = RANDAUGMENT_CONSTANTS[1]) -> tf.Tensor:
+    """Operation OP_NAMES[op_index] at `level` on a uint8 image, or nothing
+    for op_index == len(OP_NAMES).
+
+    `translate_const` / `cutout_const` are the reference's translation and
+    cutout sizes in pixels at level 10 (AutoAugment 250 / 100, RandAugment
+    100 / 40, the defaults); the "paper" semantics ignore them.
     One switch over the sixteen operations, whatever the policy: a graph this
     size traces in about a second inside tf.data, where a branch per
     sub-policy took many.
     """
-    level = tf.cast(level, tf.float32)
-    branches = [lambda op=op: op(image, level, seed) for op in OPS.values()]
+    ops = operations(semantics, translate_const, cutout_const)
+    # The reference computes levels as Python floats; float64 truncates alike.
+    dtype = tf.float64 if semantics == "reference" else tf.float32
+    level = (tf.constant(float(level), dtype) if isinstance(level, numbers.Real)
+             else tf.cast(level, dtype))
+    branches = [lambda op=op: op(image, level, seed) for op in ops.values()]
     branches.append(lambda: image)
+    op_index = tf.cast(op_index, tf.int32)  # a Python int names an operation too
     return tf.ensure_shape(tf.switch_case(op_index, branches), image.shape)
 
 
 def randaugment(image: tf.Tensor, seed: tf.Tensor, num_layers: int = 2,
-                magnitude: float = 10.0) -> tf.Tensor:
-    """RandAugment: `num_layers` operations drawn uniformly, each at `magnitude`."""
+                magnitude: float = 10.0, semantics: str = "reference") -> tf.Tensor:
+    """RandAugment: `num_layers` operations drawn uniformly, each at `magnitude`
+    (the reference's distort_image_with_randaugment: every drawn operation is applied)."""
     check_randaugment(num_layers, magnitude)
+    check_semantics(semantics)
     choices = tf.constant([_OP_INDEX[name] for name in RANDAUGMENT_OPS], tf.int32)
     for layer in range(num_layers):
         select_seed, op_seed = tf.unstack(tf.random.experimental.stateless_split(
             tf.random.experimental.stateless_fold_in(seed, layer), 2))
         choice = tf.random.stateless_uniform([], select_seed, 0, len(RANDAUGMENT_OPS), tf.int32)
-        image = apply_op(image, tf.gather(choices, choice), float(magnitude), op_seed)
+        image = apply_op(image, tf.gather(choices, choice), float(magnitude), op_seed, semantics,
+                         *RANDAUGMENT_CONSTANTS)
     return image
 
 
-def autoaugment(image: tf.Tensor, seed: tf.Tensor,
-                policy=AUTOAUGMENT_POLICY_V0) -> tf.Tensor:
+def autoaugment(image: tf.Tensor, seed: tf.Tensor, policy=AUTOAUGMENT_POLICY_V0,
+                semantics: str = "reference") -> tf.Tensor:
     """AutoAugment: one sub-policy drawn uniformly, each of its steps applied
     with its probability."""
+    check_semantics(semantics)
     steps = len(policy[0])
     op_table = tf.constant([[_OP_INDEX[name] for name, _, _ in sub] for sub in policy], tf.int32)
     probability_table = tf.constant([[p for _, p, _ in sub] for sub in policy], tf.float32)
@@ -230,7 +271,8 @@ def autoaugment(image: tf.Tensor, seed: tf.Tensor,
         applied = tf.random.stateless_uniform([], seeds[1 + 2 * step]) < (
             probability_table[chosen, step])
         op_index = tf.where(applied, op_table[chosen, step], _IDENTITY)
-        image = apply_op(image, op_index, level_table[chosen, step], seeds[2 + 2 * step])
+        image = apply_op(image, op_index, level_table[chosen, step], seeds[2 + 2 * step],
+                         semantics, *AUTOAUGMENT_CONSTANTS)
     return image
 
 

@@ -126,17 +126,19 @@ def cutout(image: tf.Tensor, half_size: tf.Tensor, seed: tf.Tensor) -> tf.Tensor
 # -- geometric ---------------------------------------------------------------
 
 def projective_transform(image: tf.Tensor, transform: tf.Tensor, *, fill_mode: str = "CONSTANT",
-                         fill_value: float = FILL_VALUE) -> tf.Tensor:
+                         fill_value: float = FILL_VALUE,
+                         interpolation: str = "BILINEAR") -> tf.Tensor:
     """Apply an 8-parameter transform mapping output pixels to input pixels.
 
-    Works on uint8 or float images and returns the same dtype.
+    Works on uint8 or float images and returns the same dtype. NEAREST rounds
+    the source coordinate half away from zero, as tf.contrib.image did.
     """
     shape = tf.shape(image)
     output = tf.raw_ops.ImageProjectiveTransformV3(
         images=tf.cast(image, tf.float32)[None],
         transforms=tf.cast(transform, tf.float32)[None],
         output_shape=shape[:2], fill_value=tf.constant(fill_value, tf.float32),
-        interpolation="BILINEAR", fill_mode=fill_mode)[0]
+        interpolation=interpolation, fill_mode=fill_mode)[0]
     output = _to_uint8(output) if image.dtype == tf.uint8 else tf.cast(output, image.dtype)
     return _same_shape(output, image)
 

@@ -13,6 +13,7 @@ import random
 import tensorflow as tf
 
 from efficientnet_tpu.data import augment as augment_lib
+from efficientnet_tpu.data import reference_ops
 from efficientnet_tpu.data.batching import (eval_examples_per_shard, eval_steps_for,
                                             pad_and_batch_eval)
 from efficientnet_tpu.data.info import DatasetInfo, default_crop_fraction
@@ -82,7 +83,8 @@ def _layout(global_batch_size: int,
 
 def _train_transform(source: Source, *, image_size: int, augment: str, crop_fraction: float,
                      randaugment_num_layers: int, randaugment_magnitude: float, dtype: tf.DType,
-                     seed: int, crop_area_range: tuple[float, float], flip: bool):
+                     seed: int, crop_area_range: tuple[float, float], flip: bool,
+                     augment_semantics: str = "reference"):
     """(index, (image, label)) -> (augmented image of `dtype`, label).
 
     The random draws for the example at position `index` of the stream depend
@@ -95,9 +97,9 @@ def _train_transform(source: Source, *, image_size: int, augment: str, crop_frac
     def policy(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         if augment == "randaugment":
             return augment_lib.randaugment(image, seed, randaugment_num_layers,
-                                           randaugment_magnitude)
+                                           randaugment_magnitude, semantics=augment_semantics)
         if augment == "autoaugment":
-            return augment_lib.autoaugment(image, seed)
+            return augment_lib.autoaugment(image, seed, semantics=augment_semantics)
         return image
 
     def transform(index, example):
@@ -121,7 +123,9 @@ def _train_transform(source: Source, *, image_size: int, augment: str, crop_frac
             output = inception_crop(image, image_size, crop_seed, flip_seed if flip else None,
                                     area_range=crop_area_range)
             if augment in ("randaugment", "autoaugment"):
-                output = tf.cast(policy(to_uint8(output), policy_seed), tf.float32)
+                # The reference truncates the crop to uint8; the paper semantics round.
+                as_uint8 = reference_ops.to_uint8 if augment_semantics == "reference" else to_uint8
+                output = tf.cast(policy(as_uint8(output), policy_seed), tf.float32)
         else:
             # Small fixed-size images (CIFAR, digits): pad by 1/8 of the side and
             # crop back, flip, augment at the native size, then resize.
@@ -151,7 +155,7 @@ def _training_dataset(source: Source, split: str, *, batch_size: int, image_size
                       augment: str, crop_fraction: float, num_shards: int, shard_index: int,
                       seed: int | None, dtype: tf.DType, randaugment_num_layers: int,
                       randaugment_magnitude: float, crop_area_range: tuple[float, float],
-                      flip: bool) -> tf.data.Dataset:
+                      flip: bool, augment_semantics: str = "reference") -> tf.data.Dataset:
     dataset = source.read(split, num_shards=num_shards, shard_index=shard_index,
                           shuffle_files=True, seed=seed)
     if source.cacheable:
@@ -165,7 +169,7 @@ def _training_dataset(source: Source, split: str, *, batch_size: int, image_size
         source, image_size=image_size, augment=augment, crop_fraction=crop_fraction,
         randaugment_num_layers=randaugment_num_layers,
         randaugment_magnitude=randaugment_magnitude, dtype=dtype, seed=seed,
-        crop_area_range=crop_area_range, flip=flip)
+        crop_area_range=crop_area_range, flip=flip, augment_semantics=augment_semantics)
     dataset = dataset.repeat().enumerate().map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return skip_unreadable(source, dataset).batch(batch_size, drop_remainder=True)
 
@@ -198,7 +202,7 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
                   randaugment_num_layers: int = 2,
                   randaugment_magnitude: float = 10.0,
                   crop_area_range: tuple[float, float] = CROP_AREA_RANGE,
-                  flip: bool = True) -> tf.data.Dataset:
+                  flip: bool = True, augment_semantics: str = "reference") -> tf.data.Dataset:
     """The input pipeline of `split` of dataset `name`.
 
     Training yields `(images [B, S, S, 3] of dtype in [0, 255], labels int32 [B])`
@@ -214,12 +218,15 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
     `crop_area_range` bounds the Inception crop of full-size images (ImageNet,
     folders, TFRecords) as a share of the area; `flip=False` turns the random
     horizontal flip off (never applied to datasets that are not mirror-symmetric).
+    `augment_semantics` chooses the randaugment/autoaugment operations'
+    semantics: "reference" (the released checkpoints' code) or "paper".
     `deterministic=True` fixes the training order and augmentation (seed 0
     unless `seed` is given) at some cost in speed; eval is always in the
     split's stored order.
     """
     dtype = _check_arguments(global_batch_size, augment, dtype, seed, randaugment_num_layers,
                              randaugment_magnitude)
+    augment_lib.check_semantics(augment_semantics)
     image_size = check_image_size(image_size)
     crop_area_range = check_area_range(crop_area_range)
     if crop_fraction is not None:
@@ -246,7 +253,7 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
             crop_fraction=crop_fraction, num_shards=num_shards, shard_index=shard_index,
             seed=shard_seed, dtype=dtype, randaugment_num_layers=randaugment_num_layers,
             randaugment_magnitude=randaugment_magnitude, crop_area_range=crop_area_range,
-            flip=bool(flip))
+            flip=bool(flip), augment_semantics=augment_semantics)
     else:
         dataset = _eval_dataset(
             source, split, batch_size=batch_size, shard_batch=shard_batch, image_size=image_size,

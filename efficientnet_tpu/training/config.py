@@ -130,9 +130,22 @@ class TrainConfig:
     adam_beta_1: float = _field(0.9, "Adam first-moment decay.")
     adam_beta_2: float = _field(0.999, "Adam second-moment decay.")
     label_smoothing: float = _field(0.1, "Label smoothing of the cross-entropy.")
-    weight_decay: float = _field(1e-5, "L2 penalty on conv and dense kernels (not batch norm, not biases).")
+    weight_decay: float = _field(
+        1e-5, "L2 penalty (weight_decay * sum(v**2) / 2) on every trainable variable outside batch norm: "
+              "conv and dense kernels and the classifier's bias, as the V1 reference (its main.py skips only "
+              "'batch_normalization' variables); batch-norm gamma and beta are not decayed.")
     use_ema: bool = _field(True, "Keep an exponential moving average of the weights; evaluate and export it.")
     ema_decay: float = _field(0.9999, "EMA decay (warmed up as min(decay, (1 + n) / (10 + n))).")
+
+    # --- reference recipe (issue 20): augmentation semantics, grouped batch norm ---
+    augment_semantics: str = _field(
+        "reference", "randaugment/autoaugment operations: 'reference' (the code that trained the released "
+                     "checkpoints: absolute pixel translate/cutout, its level mappings) or 'paper' (the "
+                     "AutoAugment paper's descriptions, sizes relative to the image); see docs/recipes.md.")
+    sync_batch_norm_groups: str = _field(
+        "all", "With --sync_batch_norm: replicas that share batch statistics. 'all'; 'reference' (the TPU "
+               "reference: each replica alone up to 8 replicas, else groups of max(8, n // 8)); or a "
+               "group size that divides the replica count.")
 
     # Filled in by ``resolve``; recorded in config.yaml for export.
     class_names: tuple[str, ...] | None = _field(None, "Class names of the dataset (set automatically).")
@@ -391,6 +404,11 @@ def validate(config: TrainConfig) -> None:
     if not 0 <= config.randaugment_magnitude <= 30:
         raise ValueError(f"--randaugment_magnitude must be in [0, 30] (the reference scale is 0-10), "
                          f"got {config.randaugment_magnitude:g}")
+    choice("augment_semantics", ("reference", "paper"))
+    groups = config.sync_batch_norm_groups
+    if groups not in ("all", "reference") and not (groups.isdigit() and int(groups) >= 1):
+        raise ValueError(f"--sync_batch_norm_groups must be all, reference or a positive group size, "
+                         f"got {groups!r}")
     if config.eval_crop_fraction is not None and not 0 < config.eval_crop_fraction <= 1:
         raise ValueError(f"--eval_crop_fraction must be in (0, 1], got {config.eval_crop_fraction}")
     for name in ("dropout_rate", "drop_connect_rate"):

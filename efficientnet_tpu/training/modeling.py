@@ -69,7 +69,8 @@ def build_network(config: TrainConfig, *, for_training: bool = True) -> keras.Mo
     """Builds the classifier the config describes; logits out, float32 under any policy.
 
     Synchronized batch norm only matters while training, so exported models
-    are built without it.
+    are built without it; ``sync_batch_norm_groups`` other than "all" gives
+    its layers the reference's grouped moments (training/grouped_batch_norm.py).
     """
     if config.num_classes is None:
         raise ValueError("num_classes is not resolved; resolve the config against the dataset first")
@@ -77,7 +78,7 @@ def build_network(config: TrainConfig, *, for_training: bool = True) -> keras.Mo
     overrides = spec_overrides(config)
     if for_training and config.sync_batch_norm:
         overrides["sync_batch_norm"] = True
-    return efficientnet_tpu.build_model(
+    model = efficientnet_tpu.build_model(
         config.variant,
         phi=config.phi,
         num_classes=config.num_classes,
@@ -86,3 +87,11 @@ def build_network(config: TrainConfig, *, for_training: bool = True) -> keras.Mo
         drop_connect_rate=config.drop_connect_rate,
         **overrides,
     )
+    if for_training and config.sync_batch_norm and config.sync_batch_norm_groups != "all":
+        # The strategy in scope (the trainer builds the network inside it) gives the replica count.
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        from efficientnet_tpu.training import grouped_batch_norm  # pylint: disable=import-outside-toplevel
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        grouped_batch_norm.apply_grouping(
+            model, grouped_batch_norm.group_size_for(config.sync_batch_norm_groups, replicas))
+    return model
