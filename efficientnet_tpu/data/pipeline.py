@@ -13,6 +13,7 @@ import random
 import tensorflow as tf
 
 from efficientnet_tpu.data import augment as augment_lib
+from efficientnet_tpu.data import mixing as mixing_lib
 from efficientnet_tpu.data.batching import (eval_examples_per_shard, eval_steps_for,
                                             pad_and_batch_eval)
 from efficientnet_tpu.data.info import DatasetInfo, default_crop_fraction
@@ -198,7 +199,8 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
                   randaugment_num_layers: int = 2,
                   randaugment_magnitude: float = 10.0,
                   crop_area_range: tuple[float, float] = CROP_AREA_RANGE,
-                  flip: bool = True) -> tf.data.Dataset:
+                  flip: bool = True, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0,
+                  num_classes: int | None = None) -> tf.data.Dataset:
     """The input pipeline of `split` of dataset `name`.
 
     Training yields `(images [B, S, S, 3] of dtype in [0, 255], labels int32 [B])`
@@ -214,6 +216,8 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
     `crop_area_range` bounds the Inception crop of full-size images (ImageNet,
     folders, TFRecords) as a share of the area; `flip=False` turns the random
     horizontal flip off (never applied to datasets that are not mirror-symmetric).
+    `mixup_alpha` / `cutmix_alpha` > 0 mix each training batch (data/mixing.py)
+    and make its labels float32 [B, num_classes] (default: the dataset's classes).
     `deterministic=True` fixes the training order and augmentation (seed 0
     unless `seed` is given) at some cost in speed; eval is always in the
     split's stored order.
@@ -221,6 +225,8 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
     dtype = _check_arguments(global_batch_size, augment, dtype, seed, randaugment_num_layers,
                              randaugment_magnitude)
     image_size = check_image_size(image_size)
+    mixup_alpha = mixing_lib.check_alpha("mixup_alpha", mixup_alpha)
+    cutmix_alpha = mixing_lib.check_alpha("cutmix_alpha", cutmix_alpha)
     crop_area_range = check_area_range(crop_area_range)
     if crop_fraction is not None:
         check_crop_fraction(crop_fraction)
@@ -252,6 +258,12 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
             source, split, batch_size=batch_size, shard_batch=shard_batch, image_size=image_size,
             crop_fraction=crop_fraction, num_shards=num_shards, shard_index=shard_index,
             dtype=dtype)
+
+    if training and (mixup_alpha or cutmix_alpha):
+        mix_seed = (random.SystemRandom().randrange(2**40) if seed is None else seed)
+        dataset = mixing_lib.apply_mixing(
+            dataset, num_classes=int(num_classes or source.info().num_classes), mixup_alpha=mixup_alpha,
+            cutmix_alpha=cutmix_alpha, seed=mix_seed + _SHARD_SEED_STRIDE * shard_index)
 
     options = tf.data.Options()
     # Eval keeps the stored order (cheap, and predictions line up with examples).
