@@ -22,6 +22,7 @@ from efficientnet_tpu import run as run_lib
 from efficientnet_tpu.training import progressive
 from efficientnet_tpu.training.loop import Trainer
 from efficientnet_tpu.training.preemption import Preempted
+from efficientnet_tpu.training.trained import load_trained_model
 from helpers import tiny_train_config
 
 # effnetv2_configs.py efficientnetv2_params:
@@ -195,6 +196,8 @@ def test_v2_progressive_run_preempted_mid_stage_resumes_in_that_stage(tmp_path, 
     assert result["config"].resolution == 20
     assert [p[1] for p in pipelines if not p[0]] and all(p[1] == 20 for p in pipelines if not p[0])
     assert result["eval"]["step"] == 8
+    # The exported / reloaded network keeps the eval size (training took any size).
+    assert load_trained_model(config.model_dir)[0].input_shape == (None, 20, 20, 3)
     events = scalar_events(os.path.join(config.model_dir, "train"))
     assert sorted(events["stage/image_size"]) == [(0, 10), (2, 12), (4, 14), (5, 14), (6, 16)]
     np.testing.assert_allclose([v for _, v in sorted(events["stage/dropout_rate"])], [0.1, 0.2, 0.3, 0.3, 0.4])

@@ -67,8 +67,12 @@ def cutmix_masks(batch: tf.Tensor, height: int, width: int, alpha: float,
     x_seed, y_seed, area_seed = seeds
     center_x = tf.random.stateless_uniform([batch], x_seed, 0, width, tf.int32)
     center_y = tf.random.stateless_uniform([batch], y_seed, 0, height, tf.int32)
-    area = sample_beta([batch], alpha, area_seed)
-    ratio = tf.sqrt(1.0 - area)
+    return box_masks(center_x, center_y, sample_beta([batch], alpha, area_seed), height, width)
+
+
+def box_masks(center_x: tf.Tensor, center_y: tf.Tensor, area: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """Masks [B, H, W, 1] of boxes with sides sqrt(1 - area) of the image's around the centres, clipped."""
+    ratio = tf.sqrt(1.0 - tf.cast(area, tf.float32))
     box_w = tf.cast(ratio * float(width), tf.int32)
     box_h = tf.cast(ratio * float(height), tf.int32)
     x1 = tf.clip_by_value(center_x - box_w // 2, 0, width)
@@ -142,4 +146,4 @@ def apply_mixing(dataset: tf.data.Dataset, *, num_classes: int, mixup_alpha: flo
                                    num_parallel_calls=tf.data.AUTOTUNE)
 
 
-__all__ = ["mix_batch", "mixup", "cutmix", "cutmix_masks", "apply_mixing", "sample_beta", "check_alpha"]
+__all__ = ["mix_batch", "mixup", "cutmix", "cutmix_masks", "box_masks", "apply_mixing", "sample_beta", "check_alpha"]

@@ -142,9 +142,9 @@ class TrainConfig:
         0.0, "CutMix strength (boxes of area 1 - Beta(alpha, alpha)); 0: off. With mixup too, half of each "
              "batch gets each. With progressive, the recipe's per-stage value replaces it.")
     progressive: str = _field(
-        "", "Progressive learning (EfficientNetV2): a recipe file (configs/progressive/v2_progressive.yaml, or its name "
-            "v2_progressive) whose entry for the variant sets the stages' image sizes, RandAugment magnitude, "
-            "mixup, cutmix and dropout; empty: off.")
+        "", "Progressive learning (EfficientNetV2): a recipe file (configs/progressive/v2_progressive.yaml, "
+            "or its name v2_progressive) whose entry for the variant sets the stages' image sizes, RandAugment "
+            "magnitude, mixup, cutmix and dropout; empty: off.")
 
     # Filled in by ``resolve``; recorded in config.yaml for export.
     class_names: tuple[str, ...] | None = _field(None, "Class names of the dataset (set automatically).")
