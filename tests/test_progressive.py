@@ -19,6 +19,8 @@ import tensorflow as tf
 import efficientnet_tpu
 from efficientnet_tpu import data as data_lib
 from efficientnet_tpu import run as run_lib
+from efficientnet_tpu import train as train_cli
+from efficientnet_tpu.training import config as config_lib
 from efficientnet_tpu.training import progressive
 from efficientnet_tpu.training.loop import Trainer
 from efficientnet_tpu.training.preemption import Preempted
@@ -121,6 +123,13 @@ variants:
 """
 
 
+def checkpoint_values(model_dir: str) -> dict[str, np.ndarray]:
+    path = tf.train.latest_checkpoint(model_dir)
+    reader = tf.train.load_checkpoint(path)
+    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(path)
+            if name.startswith(("model/", "optimizer/", "ema/", "step/", "stage/"))}
+
+
 def scalar_events(directory: str) -> dict[str, list[tuple[int, float]]]:
     out: dict[str, list[tuple[int, float]]] = {}
     for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*"))):
@@ -198,7 +207,28 @@ def test_v2_progressive_run_preempted_mid_stage_resumes_in_that_stage(tmp_path, 
     assert result["eval"]["step"] == 8
     # The exported / reloaded network keeps the eval size (training took any size).
     assert load_trained_model(config.model_dir)[0].input_shape == (None, 20, 20, 3)
+    # Resumable like the rest of the input stream: an uninterrupted run ends with the same weights.
+    reference = run_lib.run(config_lib.replace(config, model_dir=str(tmp_path / "reference")), progress=False)
+    assert reference["step"] == 8
+    expected, actual = (checkpoint_values(d) for d in (str(tmp_path / "reference"), config.model_dir))
+    assert set(expected) == set(actual) and any(name.startswith("ema/") for name in expected)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(actual[name], value, err_msg=name)
     events = scalar_events(os.path.join(config.model_dir, "train"))
     assert sorted(events["stage/image_size"]) == [(0, 10), (2, 12), (4, 14), (5, 14), (6, 16)]
     np.testing.assert_allclose([v for _, v in sorted(events["stage/dropout_rate"])], [0.1, 0.2, 0.3, 0.3, 0.4])
     np.testing.assert_allclose([v for _, v in sorted(events["stage/mixup_alpha"])], [0, 0.1, 0.2, 0.2, 0.3])
+
+
+@pytest.mark.parametrize("arguments, phrase", [
+    (["--progressive=no_such_recipe"], "no recipe file"),
+    (["--progressive=v2_progressive"], "no recipe for variant 'b0'"),
+    (["--mixup_alpha=-0.5"], "--mixup_alpha must be a finite number >= 0"),
+])
+def test_bad_progressive_flags_exit_2_with_one_error_line(tmp_path, capsys, arguments, phrase):
+    argv = ["train", f"--model_dir={tmp_path}/run", "--dataset=digits", "--variant=b0"] + arguments
+    assert train_cli.main_cli(argv) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and phrase in errors[0], err
+    assert "Traceback" not in err and not os.path.exists(tmp_path / "run" / "config.yaml")
