@@ -148,3 +148,12 @@ def test_bad_alphas_fail_in_one_line(alpha):
                                mixup_alpha=alpha)
     with pytest.raises(ValueError, match="--cutmix_alpha must be a finite number >= 0"):
         config_lib.merge({"model_dir": "/tmp/x", "cutmix_alpha": alpha})
+
+
+def test_mixing_is_off_by_default_as_in_both_references():
+    # tensorflow/tpu models/official/efficientnet/main.py: flag mixup_alpha, default 0.0 ("0.0 to disable");
+    # google/automl efficientnetv2/hparams.py base_config: data.mixup_alpha=0., data.cutmix_alpha=0.
+    defaults = config_lib.TrainConfig()
+    assert defaults.mixup_alpha == 0.0 and defaults.cutmix_alpha == 0.0 and defaults.progressive == ""
+    plain = first_batches(1)
+    assert plain[0][1].shape == (8,) and plain[0][1].dtype == np.int32
