@@ -9,8 +9,11 @@ out here by hand, never computed by the code under test.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -25,7 +28,7 @@ from efficientnet_tpu.training import progressive
 from efficientnet_tpu.training.loop import Trainer
 from efficientnet_tpu.training.preemption import Preempted
 from efficientnet_tpu.training.trained import load_trained_model
-from helpers import tiny_train_config
+from helpers import REPO, subprocess_env, tiny_train_config
 
 # effnetv2_configs.py efficientnetv2_params:
 # name: (train_size, eval_size, dropout, randaug, mixup (= cutmix, efficientnetv2_config), aug)
@@ -232,3 +235,37 @@ def test_bad_progressive_flags_exit_2_with_one_error_line(tmp_path, capsys, argu
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and phrase in errors[0], err
     assert "Traceback" not in err and not os.path.exists(tmp_path / "run" / "config.yaml")
+
+
+TWO_REPLICAS = r"""
+import json, sys
+from efficientnet_tpu import run as run_lib
+from efficientnet_tpu.training import config as config_lib
+
+controllers = []
+make = run_lib.stage_controller
+run_lib.stage_controller = lambda *a, **k: controllers.append(make(*a, **k)) or controllers[-1]
+config = config_lib.merge(dict(
+    model_dir=sys.argv[1], progressive=sys.argv[2], variant="b0", phi=-6.0, dataset="digits",
+    model_overrides={"remove_stages": [2, 3, 4, 5, 6, 7]}, train_batch_size=16, eval_batch_size=64,
+    train_steps=4, steps_per_loop=1, precision="float32", optimizer="adam", learning_rate=1e-3,
+    lr_reference_batch=None, warmup_epochs=0.0, mode="train", strategy="cpu", num_cpu_replicas=2,
+    deterministic=True, preemption_handler="signal"))
+result = run_lib.run(config, progress=False)
+controller = controllers[0]
+print(json.dumps({"step": result["step"], "traces": controller.trace_count(),
+                  "sizes": [s.image_size for s in controller.stages]}))
+"""
+
+
+@pytest.mark.slow
+def test_progressive_mixing_run_on_two_replicas(tmp_path):
+    """Per-replica batches of 8 mixed with mixup and cutmix under MirroredStrategy, 2 stages, 2 traces."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("stages: 2\nvariants:\n  b0: {image_size: [12, 16], eval_size: 16, "
+                      "mixup_alpha: [0.2, 0.2], cutmix_alpha: [0.2, 0.2]}\n")
+    done = subprocess.run([sys.executable, "-c", TWO_REPLICAS, str(tmp_path / "run"), str(recipe)],
+                          env=subprocess_env(TF_CPP_MIN_LOG_LEVEL="2"), cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"step": 4, "traces": 2, "sizes": [14, 16]}
