@@ -26,6 +26,7 @@ from efficientnet_tpu.training.checkpoint import checkpoint_steps
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.loop import Trainer
 from efficientnet_tpu.training.modeling import model_spec
+from efficientnet_tpu.training import progressive as progressive_lib
 from efficientnet_tpu.training.strategy import StrategyInfo, resolve_strategy
 
 
@@ -112,7 +113,8 @@ def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: s
             randaugment_num_layers=config.randaugment_num_layers,
             randaugment_magnitude=config.randaugment_magnitude,
             crop_area_range=(config.crop_area_min, config.crop_area_max), flip=config.random_flip,
-            augment_semantics=config.augment_semantics)
+            augment_semantics=config.augment_semantics,
+            mixup_alpha=config.mixup_alpha, cutmix_alpha=config.cutmix_alpha, num_classes=config.num_classes)
         if replay:
             batches_per_step = max(1, context.num_replicas_in_sync // context.num_input_pipelines)
             dataset = dataset.skip(start_step * batches_per_step)
@@ -126,6 +128,40 @@ def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: s
             crop_fraction=config.eval_crop_fraction)
 
     return train_fn, eval_fn
+
+
+def progressive_config(config: TrainConfig) -> tuple[TrainConfig, progressive_lib.Recipe | None]:
+    """Reads the progressive recipe (when set): eval at its eval_size unless --resolution is given, and
+    the network built with the dropout layer the ramp sets (its largest rate)."""
+    if not config.progressive:
+        return config, None
+    recipe = progressive_lib.load_recipe(config.progressive, config.variant)
+    changes: dict[str, Any] = {}
+    if config.resolution is None:
+        changes["resolution"] = recipe.eval_size
+    if recipe.dropout_rate is not None and config.dropout_rate is None:
+        changes["dropout_rate"] = max(recipe.dropout_rate)
+    return (config_lib.replace(config, **changes) if changes else config), recipe
+
+
+def stage_controller(config: TrainConfig, recipe: progressive_lib.Recipe, facts: data_lib.DatasetInfo,
+                     strategy_kind: str, num_train_examples: int) -> progressive_lib.StageController:
+    """The stages of this run, each training on its own stream at its size and magnitudes."""
+    stages = progressive_lib.plan_stages(recipe, config_lib.total_train_steps(config, num_train_examples))
+
+    def make_input_fn(stage: progressive_lib.Stage):
+        changes: dict[str, Any] = dict(
+            resolution=stage.image_size, mixup_alpha=stage.mixup_alpha, cutmix_alpha=stage.cutmix_alpha,
+            seed=config.seed + progressive_lib.STAGE_SEED_STRIDE * stage.index)
+        if stage.randaugment_magnitude is not None:
+            changes["randaugment_magnitude"] = stage.randaugment_magnitude
+        if recipe.augment is not None:
+            changes["augment"] = recipe.augment
+        train_fn, _ = input_fns(dataclasses.replace(config, **changes), facts, strategy_kind)
+        # The stage's stream starts at its first step: a resumed run replays (or reseeds) from there.
+        return lambda context, start_step=stage.start_step: train_fn(context, max(0, start_step - stage.start_step))
+
+    return progressive_lib.StageController(stages, make_input_fn, eval_size=config.resolution)
 
 
 def eval_every_steps(config: TrainConfig, num_train_examples: int) -> int:
@@ -191,6 +227,7 @@ def run(config: TrainConfig, *, progress: bool = True,
         config = config_lib.replace(config, precision=precision)
     with precision_policy(config.precision):
         seed_everything(config)
+        config, recipe = progressive_config(config)
         plan = plan_run(config, data_lib.dataset_info(config.dataset, config.data_dir), spec)
         config, dataset = plan.config, plan.dataset
         model_dir = config.model_dir
@@ -211,11 +248,13 @@ def run(config: TrainConfig, *, progress: bool = True,
             train_fn(tf.distribute.InputContext())
         if config.mode != "train":
             eval_fn(tf.distribute.InputContext())
+        controller = (stage_controller(config, recipe, dataset, strategy_info.kind, dataset.num_train_examples)
+                      if recipe is not None and config.mode != "eval" else None)
         trainer = Trainer(
             config, strategy_info, num_train_examples=dataset.num_train_examples,
             train_input_fn=train_fn if config.mode != "eval" else None,
             eval_input_fn=eval_fn if config.mode != "train" else None,
-            progress=progress)
+            progress=progress, stage_controller=controller)
         try:
             trainer.log_model_size()
             step = trainer.restore()

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from efficientnet_tpu.data import augment as augment_lib
 from efficientnet_tpu.data import reference_ops
+from efficientnet_tpu.data import mixing as mixing_lib
 from efficientnet_tpu.data.batching import (eval_examples_per_shard, eval_steps_for,
                                             pad_and_batch_eval)
 from efficientnet_tpu.data.info import DatasetInfo, default_crop_fraction
@@ -202,7 +203,9 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
                   randaugment_num_layers: int = 2,
                   randaugment_magnitude: float = 10.0,
                   crop_area_range: tuple[float, float] = CROP_AREA_RANGE,
-                  flip: bool = True, augment_semantics: str = "reference") -> tf.data.Dataset:
+                  flip: bool = True, augment_semantics: str = "reference",
+                  mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0,
+                  num_classes: int | None = None) -> tf.data.Dataset:
     """The input pipeline of `split` of dataset `name`.
 
     Training yields `(images [B, S, S, 3] of dtype in [0, 255], labels int32 [B])`
@@ -220,6 +223,8 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
     horizontal flip off (never applied to datasets that are not mirror-symmetric).
     `augment_semantics` chooses the randaugment/autoaugment operations'
     semantics: "reference" (the released checkpoints' code) or "paper".
+    `mixup_alpha` / `cutmix_alpha` > 0 mix each training batch (data/mixing.py)
+    and make its labels float32 [B, num_classes] (default: the dataset's classes).
     `deterministic=True` fixes the training order and augmentation (seed 0
     unless `seed` is given) at some cost in speed; eval is always in the
     split's stored order.
@@ -228,6 +233,8 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
                              randaugment_magnitude)
     augment_lib.check_semantics(augment_semantics)
     image_size = check_image_size(image_size)
+    mixup_alpha = mixing_lib.check_alpha("mixup_alpha", mixup_alpha)
+    cutmix_alpha = mixing_lib.check_alpha("cutmix_alpha", cutmix_alpha)
     crop_area_range = check_area_range(crop_area_range)
     if crop_fraction is not None:
         check_crop_fraction(crop_fraction)
@@ -259,6 +266,12 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
             source, split, batch_size=batch_size, shard_batch=shard_batch, image_size=image_size,
             crop_fraction=crop_fraction, num_shards=num_shards, shard_index=shard_index,
             dtype=dtype)
+
+    if training and (mixup_alpha or cutmix_alpha):
+        mix_seed = (random.SystemRandom().randrange(2**40) if seed is None else seed)
+        dataset = mixing_lib.apply_mixing(
+            dataset, num_classes=int(num_classes or source.info().num_classes), mixup_alpha=mixup_alpha,
+            cutmix_alpha=cutmix_alpha, seed=mix_seed + _SHARD_SEED_STRIDE * shard_index)
 
     options = tf.data.Options()
     # Eval keeps the stored order (cheap, and predictions line up with examples).

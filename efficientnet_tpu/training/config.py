@@ -147,6 +147,18 @@ class TrainConfig:
                "reference: each replica alone up to 8 replicas, else groups of max(8, n // 8)); or a "
                "group size that divides the replica count.")
 
+    # --- mixup, cutmix and EfficientNetV2 progressive learning (issue 16) ----
+    mixup_alpha: float = _field(
+        0.0, "Mixup strength (Beta(alpha, alpha) weights, batch-level, google/automl's and tensorflow/tpu's); "
+             "0: off. With progressive, the recipe's per-stage value replaces it.")
+    cutmix_alpha: float = _field(
+        0.0, "CutMix strength (boxes of area 1 - Beta(alpha, alpha)); 0: off. With mixup too, half of each "
+             "batch gets each. With progressive, the recipe's per-stage value replaces it.")
+    progressive: str = _field(
+        "", "Progressive learning (EfficientNetV2): a recipe file (configs/progressive/v2_progressive.yaml, "
+            "or its name v2_progressive) whose entry for the variant sets the stages' image sizes, RandAugment "
+            "magnitude, mixup, cutmix and dropout; empty: off.")
+
     # Filled in by ``resolve``; recorded in config.yaml for export.
     class_names: tuple[str, ...] | None = _field(None, "Class names of the dataset (set automatically).")
 
@@ -426,6 +438,9 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"--lr_decay_epochs must be > 0, got {config.lr_decay_epochs}")
     if config.eval_every_epochs <= 0:
         raise ValueError(f"--eval_every_epochs must be > 0, got {config.eval_every_epochs}")
+    for name in ("mixup_alpha", "cutmix_alpha"):
+        if not (math.isfinite(getattr(config, name)) and getattr(config, name) >= 0):
+            raise ValueError(f"--{name} must be a finite number >= 0 (0 turns it off), got {getattr(config, name)}")
 
 
 def replace(config: TrainConfig, **changes: Any) -> TrainConfig:

@@ -34,6 +34,7 @@ from efficientnet_tpu.training.init_weights import set_backbone_trainable
 from efficientnet_tpu.training.modeling import build_network
 from efficientnet_tpu.training.optimizer import build_optimizer, decayed_variables, initialize_slots, l2_penalty
 from efficientnet_tpu.training.preemption import Preempted, PreemptionWatcher
+from efficientnet_tpu.training.progressive import StageController
 from efficientnet_tpu.training.progress import ProgressLine, Summaries
 from efficientnet_tpu.training.schedule import build_schedule
 from efficientnet_tpu.training.strategy import StrategyInfo
@@ -62,8 +63,18 @@ class LoopResult:
 
 
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor, num_classes: int, label_smoothing: float) -> tf.Tensor:
-    """Per-example softmax cross-entropy in float32, with label smoothing."""
+    """Per-example softmax cross-entropy in float32, with label smoothing.
+
+    ``labels`` are class ids [B] or, after mixup/cutmix, class distributions
+    [B, K]; smoothing then applies to the mixed distribution, as Keras'
+    CategoricalCrossentropy(label_smoothing) does in google/automl's trainer.
+    """
     logits = tf.cast(logits, tf.float32)
+    if labels.shape.rank == 2:
+        targets = tf.cast(labels, tf.float32)
+        if label_smoothing:
+            targets = targets * (1.0 - label_smoothing) + label_smoothing / num_classes
+        return tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=logits)
     if label_smoothing:
         targets = tf.one_hot(labels, num_classes, dtype=tf.float32)
         targets = targets * (1.0 - label_smoothing) + label_smoothing / num_classes
@@ -72,7 +83,12 @@ def cross_entropy(labels: tf.Tensor, logits: tf.Tensor, num_classes: int, label_
 
 
 def top_k_correct(labels: tf.Tensor, logits: tf.Tensor, k: int) -> tf.Tensor:
-    """1.0 where the label is among the k highest logits (ties broken by index, as top_k does)."""
+    """1.0 where the label is among the k highest logits (ties broken by index, as top_k does).
+
+    Mixed (soft) labels count their largest share as the label.
+    """
+    if labels.shape.rank == 2:
+        labels = tf.argmax(labels, axis=-1, output_type=tf.int32)
     k = min(k, int(logits.shape[-1]))
     top = tf.math.top_k(tf.cast(logits, tf.float32), k=k).indices
     return tf.cast(tf.reduce_any(tf.equal(top, tf.cast(labels, top.dtype)[:, None]), axis=-1), tf.float32)
@@ -93,7 +109,8 @@ class Trainer:
                  num_train_examples: int, train_input_fn: InputFn | None = None,
                  eval_input_fn: EvalInputFn | None = None, progress: bool = True,
                  checkpoint_input: bool = True,
-                 model_fn: Callable[[], keras.Model] | None = None) -> None:
+                 model_fn: Callable[[], keras.Model] | None = None,
+                 stage_controller: StageController | None = None) -> None:
         if config.num_classes is None or config.resolution is None:
             raise ValueError("the Trainer needs a resolved config (num_classes and resolution set)")
         self.config = config
@@ -117,7 +134,10 @@ class Trainer:
                              if config.freeze_backbone_epochs else 0)
         self._backbone_frozen = False
         self.summaries = Summaries(config.model_dir, enabled=strategy_info.is_chief)
-        self._build(checkpoint_input and train_input_fn is not None)
+        # Progressive learning: the controller swaps the pipeline per stage, so the input is
+        # resumed by replaying or reseeding the stage's stream rather than saved.
+        self.stage_controller = stage_controller
+        self._build(checkpoint_input and train_input_fn is not None and stage_controller is None)
         self._last_good_checkpoint: str | None = None
         self._progress: ProgressLine | None = None
 
@@ -135,6 +155,9 @@ class Trainer:
                                            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self._decayed = decayed_variables(self.model)
         objects: dict[str, Any] = dict(model=self.model, optimizer=self.optimizer, step=self.global_step)
+        if self.stage_controller is not None:
+            with self.strategy.scope():
+                objects["stage"] = self.stage_controller.build()
         if self.ema is not None:
             objects["ema"] = self.ema
         states = rng_states(self.model)
@@ -262,7 +285,7 @@ class Trainer:
         if path is not None:
             self._last_good_checkpoint = path
             self._message(f"restored {path} (step {step})")
-            if self.train_input_fn is not None and step > 0 and not (
+            if self.train_input_fn is not None and step > 0 and self.stage_controller is None and not (
                     self.input_mode == "saved" and self.keeper.input_restored):
                 how = "replayed to" if self.config.deterministic else "reshuffled at"
                 self._message(f"input position not in the checkpoint: input {how} step {step}")
@@ -364,6 +387,8 @@ class Trainer:
                 steps = min(config.steps_per_loop, total_steps - step)
                 if step < self.freeze_steps:
                     steps = min(steps, self.freeze_steps - step)
+                if self.stage_controller is not None:  # progressive learning: stage switch, steps cut at its end
+                    steps = self.stage_controller.before_loop(self, step, steps)
                 self._freeze_backbone(step < self.freeze_steps)
                 result = self.run_loop(steps)
                 previous, step = step, step + steps

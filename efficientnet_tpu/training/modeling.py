@@ -69,12 +69,15 @@ def build_network(config: TrainConfig, *, for_training: bool = True) -> keras.Mo
     """Builds the classifier the config describes; logits out, float32 under any policy.
 
     Synchronized batch norm only matters while training, so exported models
-    are built without it; ``sync_batch_norm_groups`` other than "all" gives
-    its layers the reference's grouped moments (training/grouped_batch_norm.py).
+    are built without it (and keep a static input size); ``sync_batch_norm_groups``
+    other than "all" gives its layers the reference's grouped moments
+    (training/grouped_batch_norm.py).
     """
     if config.num_classes is None:
         raise ValueError("num_classes is not resolved; resolve the config against the dataset first")
     size = image_size(config)
+    # Progressive learning trains at each stage's size: the training network takes any size.
+    shape = (None, None, 3) if (for_training and config.progressive) else (size, size, 3)
     overrides = spec_overrides(config)
     if for_training and config.sync_batch_norm:
         overrides["sync_batch_norm"] = True
@@ -82,7 +85,7 @@ def build_network(config: TrainConfig, *, for_training: bool = True) -> keras.Mo
         config.variant,
         phi=config.phi,
         num_classes=config.num_classes,
-        input_shape=(size, size, 3),
+        input_shape=shape,
         dropout_rate=config.dropout_rate,
         drop_connect_rate=config.drop_connect_rate,
         **overrides,
