@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import keras
 
-from efficientnet_tpu.model.builder import FAMILY_BUILDERS, classifier_head, logits_layer
+from efficientnet_tpu.model.builder import classifier_head, logits_layer, register_family_builder
 from efficientnet_tpu.model.layers import CONV_INITIALIZER, Normalize, batch_norm, conv2d
 from efficientnet_tpu.model.specs import ModelSpec
 from efficientnet_tpu.model.variants import register
@@ -128,7 +128,8 @@ def build_resnet(
     return classifier_head(x, spec, num_classes, classifier_activation)
 
 
-FAMILY_BUILDERS.update({"convnet": build_convnet, "resnet": build_resnet})
+register_family_builder("convnet", build_convnet)
+register_family_builder("resnet", build_resnet)
 
 
 def convnet_spec(
