@@ -202,7 +202,8 @@ def test_every_keras_free_variant_resolves_without_loading_keras():
     """At run time too: with the model package's __init__ (which loads the builder) left out."""
     script = (
         "import sys, types\n"
-        f"package = types.ModuleType('efficientnet_tpu.model'); package.__path__ = [{os.path.join(PACKAGE, 'model')!r}]\n"
+        "package = types.ModuleType('efficientnet_tpu.model')\n"
+        f"package.__path__ = [{os.path.join(PACKAGE, 'model')!r}]\n"
         "sys.modules['efficientnet_tpu.model'] = package\n"
         "from efficientnet_tpu.model import knobs, presets, v2, variants\n"
         "from efficientnet_tpu.model.specs import resolve_blocks\n"
@@ -221,8 +222,8 @@ def test_every_keras_free_variant_resolves_without_loading_keras():
 
 # Each registry and the module that defines it; only that module's register_* function writes into it.
 REGISTRIES = {"BLOCK_TYPES": "efficientnet_tpu.model.blocktypes", "BLOCK_LAYERS": "efficientnet_tpu.model.blocks",
-              "SPEC_OVERRIDE_HANDLERS": "efficientnet_tpu.model.variants", "_REGISTRY": "efficientnet_tpu.model.variants",
-              "FAMILY_BUILDERS": "efficientnet_tpu.model.builder"}
+              "SPEC_OVERRIDE_HANDLERS": "efficientnet_tpu.model.variants",
+              "_REGISTRY": "efficientnet_tpu.model.variants", "FAMILY_BUILDERS": "efficientnet_tpu.model.builder"}
 
 
 def _writes(tree: ast.AST) -> set[str]:

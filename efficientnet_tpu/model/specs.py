@@ -228,7 +228,7 @@ def round_repeats(repeats: int, depth_coefficient: float) -> int:
 
 
 def scaled_resolution(base: int, gamma: float, phi: float) -> int:
-    """base * gamma**phi rounded to the nearest multiple of 8 (the reading VARIANTS.md marks)."""
+    """base * gamma**phi rounded to the nearest multiple of 8 (our reading: the paper gives no rule; docs/model.md)."""
     return max(8, int(round(base * gamma**phi / 8.0)) * 8)
 
 
