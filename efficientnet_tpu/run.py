@@ -61,8 +61,9 @@ def plan_run(config: TrainConfig, dataset: data_lib.DatasetInfo, spec: ModelSpec
         num_classes=num_classes,
         class_names=class_names,
         eval_crop_fraction=float(crop),
-        dropout_rate=spec.dropout_rate if config.dropout_rate is None else config.dropout_rate,
-        drop_connect_rate=spec.drop_connect_rate if config.drop_connect_rate is None else config.drop_connect_rate,
+        # The spec already carries the config's dropout settings (modeling.spec_overrides).
+        dropout_rate=spec.dropout_rate,
+        drop_connect_rate=spec.drop_connect_rate,
     )
     return RunPlan(resolved, spec, dataset)
 

@@ -49,3 +49,26 @@ def tiny_convnet(input_shape: tuple[int, int, int] = (16, 16, 3), num_classes: i
         layers.append(keras.layers.BatchNormalization())
     layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(num_classes)]
     return keras.Sequential(layers)
+
+
+# A child process that starts TensorFlow quietly and does not wait for a GCE metadata server.
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2", "GCE_METADATA_IP": "127.0.0.1:9"}
+
+# `python -m efficientnet_tpu.train` arguments of a run that takes seconds: the ConvNet baseline on 16 px digits.
+TINY_ARGS = ["--dataset=digits", "--variant=baseline_convnet", "--resolution=16", "--train_batch_size=8",
+             "--eval_batch_size=64", "--steps_per_loop=1", "--precision=float32", "--learning_rate=0.01",
+             "--lr_reference_batch=", "--warmup_epochs=0", "--preemption_handler=none", "--mode=train"]
+
+
+def train_cli(*args: str):
+    """Runs `python -m efficientnet_tpu.train ARGS` in a child process (a fresh TensorFlow), from the repository."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "efficientnet_tpu.train", *args], env=subprocess_env(**QUIET),
+                          capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
+
+
+def error_lines(text: str) -> list[str]:
+    """The `error:` lines of a command's output."""
+    return [line for line in text.splitlines() if line.startswith("error:")]

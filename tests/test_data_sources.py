@@ -18,6 +18,7 @@ from efficientnet_tpu.data import build_dataset, dataset_info  # noqa: E402
 from efficientnet_tpu.data.digits import load_digits_splits  # noqa: E402
 from efficientnet_tpu.data.tfds_sources import TfdsSource, missing_imagenet_message  # noqa: E402
 
+
 MOCK_EXAMPLES = 10
 
 
@@ -37,6 +38,7 @@ def eval_batches(name, split, **kwargs):
 
 
 # -- TFDS datasets under mock_data -----------------------------------------------
+
 
 @pytest.mark.parametrize("name, num_classes, eval_split", [
     ("cifar10", 10, "test"), ("cifar100", 100, "test"), ("imagenet2012", 1000, "validation")])
@@ -124,6 +126,7 @@ def test_cifar_missing_data_says_how_to_prepare_it(tmp_path):
 
 # -- the real TFDS read path: a tiny dataset prepared offline ---------------------
 
+
 class EfficientnetTpuTinyImages(tfds.core.GeneratorBasedBuilder):
     """11 JPEG validation images whose height encodes their index."""
 
@@ -175,6 +178,7 @@ def test_prepared_tfds_shards_are_disjoint_covering_and_padded_alike(tmp_path):
 
 # -- digits ------------------------------------------------------------------------
 
+
 def test_digits_split_is_fixed_stratified_and_disjoint():
     info = dataset_info("digits")
     assert (info.num_train_examples, info.num_eval_examples, info.native_resolution) == (
@@ -202,6 +206,7 @@ def test_digits_without_scikit_learn_says_what_to_install(monkeypatch):
 
 
 # -- folder ------------------------------------------------------------------------
+
 
 def write_folder(root, layout, size=(20, 30)):
     """layout: {split: {class: count}}; every image is a distinct flat color."""
@@ -289,6 +294,7 @@ def test_folder_errors_say_what_is_wrong(tmp_path, setup, error, message):
 
 # -- argument errors ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"name": "mnist"}, "unknown dataset 'mnist'; choose one of 'imagenet2012'"),
     ({"split": "validation"}, "has no split 'validation'; choose one of 'train', 'test'"),
@@ -307,3 +313,29 @@ def test_bad_arguments_are_clear_value_errors(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         build_dataset(arguments.pop("name"), arguments.pop("split"), **arguments)
+
+
+# -- the folder dataset when files change under it ------------------------------------------------------------
+
+
+def test_a_folder_image_deleted_mid_training_is_skipped(tmp_path):
+    import tensorflow as tf
+
+    from efficientnet_tpu.data import build_dataset
+
+    for split, count in (("train", 6), ("validation", 3)):
+        for label in ("a", "b"):
+            os.makedirs(tmp_path / split / label)
+            for index in range(count):
+                pixels = np.full((12, 12, 3), 20 * index + (label == "b") * 100, np.uint8)
+                (tmp_path / split / label / f"{index}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    train_set = build_dataset("folder", "train", global_batch_size=4, image_size=16, training=True,
+                              data_dir=str(tmp_path), seed=0)
+    eval_set = build_dataset("folder", "validation", global_batch_size=4, image_size=16, training=False,
+                             data_dir=str(tmp_path))
+    os.remove(tmp_path / "train" / "a" / "3.png")  # after the up-front check, before reading
+    (tmp_path / "validation" / "b" / "1.png").write_bytes(b"no longer an image")
+    labels = np.concatenate([labels for _, labels in train_set.take(8).as_numpy_iterator()])
+    assert len(labels) == 32 and set(labels) == {0, 1}
+    counted = sum(float(mask.sum()) for _, _, mask in eval_set.as_numpy_iterator())
+    assert counted == 5

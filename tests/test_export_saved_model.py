@@ -19,8 +19,11 @@ import tensorflow as tf
 import keras
 
 import efficientnet_tpu
+from efficientnet_tpu import train
 from efficientnet_tpu.data import preprocess_for_eval
 from efficientnet_tpu.export import export_saved_model
+from helpers import TINY_ARGS
+
 
 IMAGE_SIZE = 64
 CROP_FRACTION = 0.8
@@ -266,3 +269,16 @@ def test_export_rejects_inconsistent_arguments(tmp_path):
     with pytest.raises(ValueError, match="not one string"):
         export_saved_model(model, target, image_size=32, crop_fraction=1.0, class_names="abcd")
     assert not os.path.exists(target)
+
+
+# -- the trainer's export -------------------------------------------------------------------------------------
+
+
+def test_the_trainer_exports_numbered_versions_for_tf_serving(tmp_path, capsys):
+    common = ["train", f"--model_dir={tmp_path}/run", *TINY_ARGS, "--train_steps=1",
+              f"--export_dir={tmp_path}/export"]
+    assert train.main_cli(common) == 0
+    assert f"exported SavedModel to {tmp_path}/export/1" in capsys.readouterr().out
+    assert os.path.exists(tmp_path / "export" / "1" / "saved_model.pb")
+    assert train.main_cli(common) == 0  # a rerun adds a version, never overwrites the served one
+    assert sorted(os.listdir(tmp_path / "export")) == ["1", "2"]

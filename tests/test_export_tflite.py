@@ -15,7 +15,10 @@ import tensorflow as tf
 import keras
 
 import efficientnet_tpu
+from efficientnet_tpu import train
 from efficientnet_tpu.export import export_tflite, tflite_converter_available
+from helpers import TINY_ARGS
+
 
 IMAGE_SIZE = 64
 CLASS_NAMES = ["ant", "bee", "cow", "elk", "gnu"]
@@ -80,3 +83,18 @@ def test_tflite_export_rejects_a_size_the_model_does_not_take(tmp_path):
     with pytest.raises(ValueError, match="image_size=64 does not match"):
         export_tflite(model, str(tmp_path / "out"), image_size=64)
     assert not os.path.exists(tmp_path / "out")
+
+
+# -- the trainer's export -------------------------------------------------------------------------------------
+
+
+def test_the_trainer_exports_tflite_through_the_one_export_path(tmp_path, capsys):
+    """export_run is the only export path, so the trainer writes TFLite too."""
+    from efficientnet_tpu.export import tflite_converter_available
+
+    if not tflite_converter_available():
+        pytest.skip("this TensorFlow build has no TFLite converter")
+    assert train.main_cli(["train", f"--model_dir={tmp_path}/run", *TINY_ARGS, "--train_steps=1",
+                           f"--export_dir={tmp_path}/export", "--export_format=tflite"]) == 0
+    assert f"exported a TFLite model to {tmp_path}/export/model.tflite" in capsys.readouterr().out
+    assert os.path.getsize(tmp_path / "export" / "model.tflite") > 0

@@ -1,8 +1,9 @@
-"""A block type is one file: a toy block registered here reaches the specs, the builder, the MAC count and the summary.
+"""A block type is one layer file plus one declaration: a toy block reaches the specs, builder, MACs and summary.
 
 The toy is the example of docs/extending.md ("Add a block type"), registered
-the way a new file registers it: a `ResidualBlock` subclass with a label and
-its steps, under `@register_block`. Nothing else in the package is told.
+the way a new block is: its name, label and inner-width rule declared with
+`register_block_type` (Keras-free), its `ResidualBlock` subclass under
+`@register_block`. Nothing else in the package is told.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import pytest
 
 from efficientnet_tpu import count_macs, get_spec
 from efficientnet_tpu.model import ModelSpec, StageSpec, build_from_spec, resolve_blocks
-from efficientnet_tpu.model.blocks import BLOCK_TYPES, ConvBN, ResidualBlock, register_block
+from efficientnet_tpu.model import blocktypes
+from efficientnet_tpu.model.blocks import BLOCK_LAYERS, ConvBN, ResidualBlock, register_block
 from efficientnet_tpu.summary import describe_spec, format_table, stage_table
 
 
 class PlainConv(ResidualBlock):
     """A k x k conv (stride s) to C_out, BN, activation: the smallest block there is."""
-
-    label = "PlainConv, k{kernel}x{kernel}"
 
     def _steps(self):
         return (ConvBN("spatial", self.out_channels, self.kernel_size, self.stride),)
@@ -28,11 +28,12 @@ class PlainConv(ResidualBlock):
 
 @pytest.fixture
 def plain_conv():
+    blocktypes.register_block_type("plain_conv", "PlainConv, k{kernel}x{kernel}")
     register_block("plain_conv")(PlainConv)
     try:
         yield PlainConv
-    finally:
-        del BLOCK_TYPES["plain_conv"]  # leave the registry as the package defines it
+    finally:  # leave the registries as the package defines them
+        del BLOCK_LAYERS["plain_conv"], blocktypes.BLOCK_TYPES["plain_conv"]
 
 
 def toy_spec() -> ModelSpec:
@@ -100,14 +101,22 @@ def test_an_unregistered_block_is_refused_with_the_registered_names():
         StageSpec("plain_conv", 3, 1, 1, 16, 16, 1)
     with pytest.raises(ValueError, match="registered twice"):
         register_block("mbconv")(PlainConv)
+    with pytest.raises(ValueError, match="registered twice"):
+        blocktypes.register_block_type("mbconv", "MBConv")
     with pytest.raises(ValueError, match="label"):
-        register_block("unlabelled")(type("Unlabelled", (ResidualBlock,), {}))
+        blocktypes.register_block_type("unlabelled", "")
+    with pytest.raises(ValueError, match="not declared; declare it first with .*register_block_type"):
+        register_block("undeclared")(type("Undeclared", (ResidualBlock,), {}))
 
 
-@pytest.mark.parametrize("name", list(BLOCK_TYPES))
+def test_every_declared_block_type_has_a_layer_class():
+    assert list(BLOCK_LAYERS) == list(blocktypes.block_names())
+
+
+@pytest.mark.parametrize("name", list(BLOCK_LAYERS))
 def test_every_registered_block_builds_and_has_its_label_in_table_1(name):
     """Read off the registry (no copy of it): each block type builds, runs, and the summary labels it."""
-    block_type = BLOCK_TYPES[name]
+    block_type = BLOCK_LAYERS[name]
     # One stage of one block: 3x3, stride 2, expand 6, 16 -> 24 channels, SE after the depthwise position.
     spec = ModelSpec(name=f"one_{name}", stages=(StageSpec(name, 3, 2, 6, 16, 24, 1),), resolution=16)
     model = build_from_spec(spec, num_classes=3)

@@ -11,7 +11,7 @@ import pytest
 
 from efficientnet_tpu.summary import describe, format_table
 
-TABLE_1 = [  # VARIANTS.md section 1: (stage, operator, input resolution, channels, layers)
+TABLE_1 = [  # Table 1 of the EfficientNet paper (Tan & Le, 2019): (stage, operator, resolution, channels, layers)
     (1, "Conv3x3, stride 2", 224, 32, 1),
     (2, "MBConv1, k3x3", 112, 16, 1),
     (3, "MBConv6, k3x3, stride 2", 112, 24, 2),

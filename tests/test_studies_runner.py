@@ -142,10 +142,31 @@ def test_cli_print_commands_shards_and_bad_input_exit_2(tiny_spec, tmp_path, cap
                          ([f"--study={tiny_spec}", "--profile=cpu"], "has no profile 'cpu'"),
                          ([f"--study={tiny_spec}", "--num_workers=2", "--worker_index=2"], "--worker_index"),
                          (["--report_only", f"--study_dir={tmp_path / 'empty'}"], "holds no study run"),
+                         ([f"--study={tmp_path}"], "is a directory; give --study a shipped study name"),
+                         (["--study=configs"], "is a directory"),
                          (["--bogus_flag"], "bogus_flag")):
         assert study.main_cli(["study", *argv]) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and phrase in err[0], (argv, err)
+
+
+@pytest.mark.parametrize("axis, phrase", [
+    ("model_overrides.se_postion: [end, none]", "model_overrides.se_postion: unknown key 'se_postion'"),
+    ("variant: [b0, b0_lit]", "variant 'b0_lit' is unknown; valid variants: b0, b1"),
+])
+@pytest.mark.parametrize("mode", [[], ["--dry_run"], ["--print_commands"]])
+def test_cli_refuses_a_spec_whose_trials_cannot_be_built_before_any_trains(tmp_path, capsys, fake_trainer, axis,
+                                                                           phrase, mode):
+    """Once every trial failed one by one and the study exited 0 ("0 done, 4 failed"); --dry_run accepted it."""
+    path = tmp_path / "typo.yaml"
+    path.write_text(TINY.replace("model_overrides.se_position: [after_dw, end]", axis))
+    assert study.main_cli(["study", f"--study={path}", f"--study_dir={tmp_path / 's'}", *mode]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and phrase in err[0], err
+    assert "typo.yaml: trial " in err[0] and not captured.out
+    calls, _ = fake_trainer
+    assert calls == [] and not (tmp_path / "s").exists()
 
 
 def test_cli_without_the_report_packages_stops_before_training(tiny_spec, tmp_path, capsys, monkeypatch):

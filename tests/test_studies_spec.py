@@ -105,6 +105,7 @@ def test_commands_reproduce_the_trial_config():
     trial = spec_lib.expand(spec_lib.load_spec("grid_search"), "cpu", study_dir="/s").trials[0]
     argv = shlex.split(trial.command())
     assert argv[:3] == ["python", "-m", "efficientnet_tpu.train"]
+    train.define_flags()  # this test alone, without another one having defined them first
     train.FLAGS.unparse_flags()
     train.FLAGS(["train", *argv[3:]])
     try:
@@ -134,6 +135,79 @@ def test_bad_specs_fail_with_one_clear_line(tmp_path, text, phrase):
         spec_lib.load_spec(str(path))
     assert phrase in str(error.value)
     assert all("\n" not in problem for problem in error.value.problems)
+
+
+@pytest.mark.parametrize("axes, phrase", [
+    ("{model_overrides.se_postion: [end]}", "model_overrides.se_postion: unknown key 'se_postion'; valid keys: "),
+    ("{variant: [b0, b0_lit]}",
+     "trial b0_lit (profile base) and 1 more: variant 'b0_lit' is unknown; valid variants: b0,"),
+    ("{dataset: [cifar1O]}", "dataset 'cifar1O' is unknown; valid datasets: imagenet2012,"),
+    ("{model_overrides.stage_blocks: [{3: conv3}]}", "variant 'b0': stage_blocks: unknown block 'conv3'"),
+    ("{model_overrides.width_coefficient: [wide]}",
+     "model_overrides.width_coefficient: width_coefficient must be float, got 'wide'"),
+    ("{variant: [b1], phi: [2]}", "variant 'b1': Variant 'b1' has fixed published coefficients and takes no phi"),
+])
+def test_a_spec_whose_trials_cannot_be_built_is_refused_naming_the_key_or_value(tmp_path, axes, phrase):
+    path = tmp_path / "typo.yaml"
+    path.write_text(f"name: typo\naxes: {axes}\nprofiles: {{cpu: {{resolution: 32}}}}\n")
+    with pytest.raises(spec_lib.SpecError) as error:
+        spec_lib.load_spec(str(path))
+    assert len(error.value.problems) == 1, error.value.problems  # one line, not one per trial and profile
+    assert phrase in error.value.problems[0] and "\n" not in error.value.problems[0]
+
+
+def test_a_trial_that_resolves_is_kept_and_one_problem_names_the_first_trial_and_counts_the_rest(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("name: typo\naxes: {variant: [b0, b0_lit], model_overrides.se_position: [end, none]}\n")
+    with pytest.raises(spec_lib.SpecError) as error:
+        spec_lib.load_spec(str(path))
+    from efficientnet_tpu import list_variants
+
+    assert error.value.problems == [f"{path}: trial b0_lit_end (profile base) and 1 more: variant 'b0_lit' is "
+                                    f"unknown; valid variants: {', '.join(list_variants())}"]
+
+
+def test_the_spec_is_parsed_once_into_typed_objects():
+    spec = spec_lib.load_spec("grid_search")
+    assert isinstance(spec, spec_lib.StudySpec) and spec.name == "grid_search" and spec["name"] == "grid_search"
+    assert spec.recipe == "configs/imagenet.yaml" and spec.base.fields == {"variant": "b0"}
+    assert spec.variables == ("alpha", "beta", "gamma") and spec.repeats == 1
+    assert spec.constraint == spec_lib.Constraint(expression="abs(alpha * beta**2 * gamma**2 - 2) <= 0.1")
+    candidates, base = spec.groups["candidates"], spec.groups["base"]
+    assert candidates.constraint == spec_lib.INHERIT and base.constraint is None  # `constraint: null`: none
+    assert list(candidates.shape.axes) == ["alpha", "beta", "gamma"] and len(base.shape.trials) == 1
+    assert set(spec.shape.derived) == {"model_overrides.depth_coefficient", "model_overrides.width_coefficient",
+                                       "resolution"}
+    smoke = spec.profiles["smoke"]
+    assert smoke.recipe == "configs/digits_demo.yaml" and smoke.settings.fields["dataset"] == "synthetic"
+    assert smoke.groups["candidates"]["axes"]["alpha"] == [1.2, 2.0] and smoke.constraint == spec_lib.INHERIT
+    assert isinstance(spec.report, spec_lib.ReportSection) and spec.report.raw["reference"] == "base"
+
+
+def test_the_report_section_is_checked_where_matplotlib_and_tabulate_are_missing(tmp_path):
+    """Once the check was skipped silently when they could not be imported."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\naxes: {variant: [b0]}\nreport: {plots: [accuracy_vs_flops]}\n")
+    script = ("import sys\n"
+              "class Block:\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name.split('.')[0] in ('matplotlib', 'tabulate'):\n"
+              "            raise ImportError('blocked: ' + name)\n"
+              "sys.meta_path.insert(0, Block())\n"
+              "from efficientnet_tpu.studies import spec\n"
+              "try:\n"
+              f"    spec.load_spec({str(path)!r})\n"
+              "except spec.SpecError as e:\n"
+              "    print(e)\n"
+              "assert not any(m.split('.')[0] in ('matplotlib', 'tabulate') for m in sys.modules)\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "unknown plot 'accuracy_vs_flops'" in done.stdout, done.stdout
 
 
 def test_unknown_study_and_profile_name_the_choices(tmp_path):
@@ -215,6 +289,7 @@ def test_model_overrides_are_checked_against_modelspec_with_the_valid_keys():
 def test_model_overrides_flag_reaches_the_config():
     from efficientnet_tpu import train
 
+    train.define_flags()
     train.FLAGS.unparse_flags()
     train.FLAGS(["train", "--variant=b0", "--model_dir=/m",
                  '--model_overrides={"se_position": "end", "width_coefficient": 1.2}'])

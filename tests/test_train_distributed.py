@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import REPO, subprocess_env
+from helpers import QUIET, REPO, TINY_ARGS, subprocess_env, train_cli
 
 
 SCRIPT = r"""
@@ -108,3 +108,41 @@ def test_two_replicas_match_one_replica_at_the_same_global_batch(tmp_path):
     np.testing.assert_array_equal(resumed["kernel"], two["kernel"])
     # Dropout and stochastic depth (random state in replica context) train too.
     assert all(np.isfinite(dropout["losses"]))
+
+
+# -- the strategy from the command line -----------------------------------------------------------------------
+
+
+STRATEGY_FIRST = r"""
+import importlib, sys
+from tensorflow.python.eager import context
+from efficientnet_tpu.training import config as config_lib
+run_lib = importlib.import_module("efficientnet_tpu.run")
+
+seen = []
+def resolve_strategy(*args, **kwargs):
+    seen.append(context.context()._initialized)
+    raise SystemExit(0 if seen == [False] else 1)
+
+run_lib.resolve_strategy = resolve_strategy
+config = config_lib.merge(dict(model_dir=sys.argv[1], dataset="digits", variant="baseline_convnet",
+                               resolution=16, train_steps=1, train_batch_size=8, eval_batch_size=64))
+run_lib.run(config, progress=False)
+raise SystemExit(2)
+"""
+
+
+@pytest.mark.slow
+def test_cpu_replicas_work_from_the_command_line(tmp_path):
+    done = train_cli(f"--model_dir={tmp_path}/run", *TINY_ARGS, "--train_steps=2", "--strategy=cpu",
+                     "--num_cpu_replicas=2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "on 2 replica(s) (cpu)" in done.stdout
+
+
+def test_the_strategy_is_made_before_tensorflow_starts_its_devices(tmp_path):
+    """MultiWorkerMirroredStrategy (collective ops) and logical CPUs must be set up first."""
+    done = subprocess.run([sys.executable, "-c", STRATEGY_FIRST, str(tmp_path / "run")],
+                          env=subprocess_env(**QUIET), capture_output=True, text=True, timeout=300, cwd=REPO,
+                          check=False)
+    assert done.returncode == 0, f"TensorFlow's context started before the strategy: {done.stderr[-2000:]}"

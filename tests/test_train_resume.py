@@ -19,8 +19,11 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
-from helpers import REPO, subprocess_env
+from efficientnet_tpu import train
+from helpers import REPO, TINY_ARGS, error_lines, subprocess_env
+
 
 TOTAL_STEPS = 48
 
@@ -107,3 +110,52 @@ def test_killed_and_preempted_run_resumes_to_identical_weights(tmp_path):
     assert any(name.startswith("rng/") for name in expected)
     for name, value in expected.items():
         np.testing.assert_array_equal(actual[name], value, err_msg=name)
+
+
+# -- resuming with another configuration ----------------------------------------------------------------------
+
+
+def test_another_optimizer_on_a_model_dir_is_one_line_and_keeps_its_config(tmp_path, capsys):
+    model_dir = tmp_path / "run"
+    assert train.main_cli(["train", f"--model_dir={model_dir}", *TINY_ARGS, "--train_steps=1",
+                           "--optimizer=rmsprop"]) == 0
+    capsys.readouterr()
+    status = train.main_cli(["train", f"--model_dir={model_dir}", *TINY_ARGS, "--train_steps=2",
+                             "--optimizer=sgd"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(error_lines(err)) == 1 and "optimizer='rmsprop'" in error_lines(err)[0] and "--optimizer=rmsprop" in err
+    assert len(err.strip().splitlines()) <= 3, err
+    assert yaml.safe_load((model_dir / "config.yaml").read_text())["optimizer"] == "rmsprop"
+
+
+def test_turning_the_ema_on_resumes_from_the_newest_checkpoint(tmp_path, capsys):
+    model_dir = tmp_path / "run"
+    common = ["train", f"--model_dir={model_dir}", *TINY_ARGS, "--checkpoint_every_steps=1", "--optimizer=adam"]
+    assert train.main_cli(common + ["--train_steps=2", "--use_ema=false"]) == 0
+    capsys.readouterr()
+    assert train.main_cli(common + ["--train_steps=3", "--use_ema=true"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"restored \S+ckpt-2 \(step 2\)", out), out
+    assert "the average starts from the restored weights" in out
+    import tensorflow as tf
+
+    names = [name for name, _ in tf.train.list_variables(str(model_dir / "ckpt-3"))]
+    assert any(name.startswith("ema/") for name in names)
+
+
+def test_a_checkpoint_of_another_configuration_is_not_skipped_for_an_older_one(tmp_path):
+    """Files that read but do not fit are a configuration change, not corruption: no silent fallback."""
+    import tensorflow as tf
+
+    from efficientnet_tpu.training.checkpoint import restore_newest_readable
+
+    directory = str(tmp_path)
+    old = tf.train.Checkpoint(a=tf.Variable(1.0))
+    manager = tf.train.CheckpointManager(old, directory, max_to_keep=3)
+    manager.save(checkpoint_number=1)
+    new = tf.train.Checkpoint(a=tf.Variable(2.0), b=tf.Variable(3.0))
+    tf.train.CheckpointManager(new, directory, max_to_keep=3).save(checkpoint_number=2)
+    wanted = tf.train.Checkpoint(a=tf.Variable(0.0), c=tf.Variable(0.0))
+    with pytest.raises(ValueError, match="ckpt-2 was saved by a run configured differently"):
+        restore_newest_readable(wanted, directory)

@@ -1,4 +1,4 @@
-"""The baselines of seed 003's comparison (VARIANTS.md section 7)."""
+"""The baselines of seed 003's comparison: a small CIFAR ConvNet and ResNet-152 (Keras Applications' layout)."""
 
 from __future__ import annotations
 

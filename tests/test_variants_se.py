@@ -1,4 +1,4 @@
-"""SE placement study (VARIANTS.md section 3): the knobs, the presets, and the pinned counts."""
+"""SE placement study (seed 000; its readings in docs/model.md): the knobs, the presets, and the pinned counts."""
 
 from __future__ import annotations
 

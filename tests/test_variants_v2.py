@@ -1,4 +1,4 @@
-"""EfficientNetV2 (VARIANTS.md section 6): every variant equals Keras Applications' given the same weights."""
+"""EfficientNetV2: every variant equals Keras Applications' given the same weights."""
 
 from __future__ import annotations
 

@@ -11,11 +11,10 @@ from efficientnet_tpu.model.macs import count_macs
 from efficientnet_tpu.model.specs import BlockSpec, ModelSpec, StageSpec, resolve_blocks, round_filters
 from efficientnet_tpu.model.variants import get_spec, list_variants
 
-# Imported for their registrations. The block types: each module's `@register_block`
-# classes join BLOCK_TYPES (a new block file is one more name on this line).
-from efficientnet_tpu.model import blocks, blocks_extra  # noqa: E402,F401  isort: skip
-# The stage knobs, named presets, EfficientNetV2 and the baselines join the variant registry.
-from efficientnet_tpu.model import knobs, presets, v2, baselines  # noqa: E402,F401  isort: skip
+# The variant families: each registers its networks (`variants.register`) and knobs
+# (`register_spec_override`) when imported, so the package loads them all here. The block
+# types are declared in blocktypes.py and their layers registered by the modules builder imports.
+from efficientnet_tpu.model import knobs, presets, v2, baseline_specs, baselines  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "BlockSpec",

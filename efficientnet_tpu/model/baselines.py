@@ -1,9 +1,9 @@
-"""The two baselines of seed 003's CIFAR comparison: a small ConvNet and ResNet-152.
+"""The builders of the two baselines of seed 003's CIFAR comparison: a small ConvNet and ResNet-152.
 
-Both are registered as variants with their own family builder, so
+Their specs and variant names live in `baseline_specs.py` (no Keras there);
+each family's builder registers here (`register_family_builder`), so
 `build_model`, the summary and the trainer treat them like any EfficientNet.
-Their architecture lives in `ModelSpec.extra` (conv widths, dense units,
-bottleneck repeats), next to the metadata training and export read.
+The builders read the architecture from `ModelSpec.extra`.
 
 * `baseline_convnet`: three 3x3 conv layers (64, 128, 256 channels; each conv,
   BN, ReLU, 2x2 max-pool) and three fully connected layers (256, 128,
@@ -16,21 +16,23 @@ bottleneck repeats), next to the metadata training and export read.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 
-from efficientnet_tpu.model.builder import FAMILY_BUILDERS, classifier_head, logits_layer
+from efficientnet_tpu.model.baseline_specs import (  # noqa: F401  (the specs, importable from here as before)
+    CAFFE_MEAN_RGB,
+    CONVNET_CONV_FILTERS,
+    CONVNET_DENSE_UNITS,
+    RESNET152_BLOCKS,
+    convnet_spec,
+    resnet_spec,
+)
+from efficientnet_tpu.model.builder import classifier_head, logits_layer, register_family_builder
 from efficientnet_tpu.model.layers import CONV_INITIALIZER, Normalize, batch_norm, conv2d
 from efficientnet_tpu.model.specs import ModelSpec
-from efficientnet_tpu.model.variants import register
 
-CONVNET_CONV_FILTERS = (64, 128, 256)
-CONVNET_DENSE_UNITS = (256, 128)
-RESNET152_BLOCKS = (3, 8, 36, 3)
 RESNET_BOTTLENECK_WIDTHS = (64, 128, 256, 512)  # stages conv2..conv5; outputs are 4x wider
-# Keras' "caffe" preprocessing subtracts these (BGR order there); std 1 keeps the pixel scale.
-CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)
 
 
 def _extra(spec: ModelSpec, key: str) -> Any:
@@ -128,45 +130,5 @@ def build_resnet(
     return classifier_head(x, spec, num_classes, classifier_activation)
 
 
-FAMILY_BUILDERS.update({"convnet": build_convnet, "resnet": build_resnet})
-
-
-def convnet_spec(
-    conv_filters: Sequence[int] = CONVNET_CONV_FILTERS, dense_units: Sequence[int] = CONVNET_DENSE_UNITS
-) -> ModelSpec:
-    """The ConvNet's spec; other widths give other members of the same family."""
-    return ModelSpec(
-        name="baseline_convnet",
-        family="convnet",
-        resolution=32,
-        dropout_rate=0.5,
-        drop_connect_rate=0.0,
-        activation="relu",
-        crop_fraction=1.0,
-        extra=(("conv_filters", tuple(conv_filters)), ("dense_units", tuple(dense_units))),
-    )
-
-
-def resnet_spec(name: str = "resnet152", blocks: Sequence[int] = RESNET152_BLOCKS) -> ModelSpec:
-    """A ResNet v1 spec; `blocks` are the bottleneck repeats of stages conv2..conv5."""
-    return ModelSpec(
-        name=name,
-        family="resnet",
-        resolution=224,
-        dropout_rate=0.0,
-        drop_connect_rate=0.0,
-        activation="relu",
-        bn_epsilon=1.001e-5,
-        mean=CAFFE_MEAN_RGB,
-        std=(1.0, 1.0, 1.0),
-        extra=(("resnet_blocks", tuple(blocks)),),
-    )
-
-
-register(
-    "baseline_convnet",
-    "Seed 003's CIFAR baseline: 3 conv (64-128-256) + 3 dense (256-128-classes) layers, 32px",
-)(lambda phi, coefficients: convnet_spec())
-register("resnet152", "ResNet-152 v1, bottlenecks [3, 8, 36, 3] (Keras Applications layout)")(
-    lambda phi, coefficients: resnet_spec()
-)
+register_family_builder("convnet", build_convnet)
+register_family_builder("resnet", build_resnet)

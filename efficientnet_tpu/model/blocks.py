@@ -7,19 +7,21 @@ shortcut with stochastic depth when the input and output shapes agree. The
 sublayer names follow Keras Applications (`expand_conv`, `dwconv`, `bn`,
 `se_reduce`, `project_conv`, ...) so its weights map onto ours by name.
 
-A block type joins the model package with `@register_block("name")`: its
-class then carries everything the rest of the package asks of it (the layer,
-its inner-width rule, its Table-1 label), so a new block is one new file.
+A block type is declared, Keras-free, in `blocktypes.py` (its name, Table-1
+label and inner-width rule: what specs and the summary read); its layer class
+joins with `@register_block("name")` in the file that defines it, which is
+what the builder instantiates.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import keras
 
+from efficientnet_tpu.model.blocktypes import SE_POSITIONS, block_names, block_type  # noqa: F401
 from efficientnet_tpu.model.layers import (
     ActivationSpec,
     SqueezeExcite,
@@ -30,10 +32,6 @@ from efficientnet_tpu.model.layers import (
     make_activation,
 )
 
-if TYPE_CHECKING:  # specs imports this module; the hints only
-    from efficientnet_tpu.model.specs import ModelSpec, StageSpec
-
-SE_POSITIONS = ("after_dw", "end", "none")
 SE = "se"  # marks where a block's main path applies SE when se_position is "after_dw"
 
 
@@ -76,11 +74,11 @@ class ResidualBlock(keras.layers.Layer):
     call order, with the `SE` marker where `se_position="after_dw"` puts the
     SE module. This class creates the sublayers from it, builds and runs
     them, applies SE at the block's end when `se_position="end"`, then the
-    shortcut. A subclass also states its Table-1 `label` and, when it is not
-    MBConv's, its inner-width rule (`resolve_inner_channels`).
+    shortcut. Its Table-1 label and inner-width rule are its block type's
+    (`blocktypes.py`); `register_block` copies the label onto the class.
     """
 
-    # The operator column of the paper's Table 1; `{expand}` and `{kernel}` are filled in.
+    # The operator column of the paper's Table 1, set from the block type by `register_block`.
     label: str = ""
 
     def __init__(
@@ -151,13 +149,6 @@ class ResidualBlock(keras.layers.Layer):
     def _steps(self) -> tuple[Step, ...]:
         """The main path in call order: `ConvBN` steps and the `SE` marker."""
         raise NotImplementedError
-
-    @classmethod
-    def resolve_inner_channels(
-        cls, spec: ModelSpec, stage: StageSpec, c_in: int, c_out: int, stride: int
-    ) -> int:
-        """The inner width this block gets in a network; MBConv's rule: C_in times the expand ratio."""
-        return int(c_in * stage.expand_ratio)
 
     # -- the main path, from `_steps` ----------------------------------------
     def _bn(self, name: str) -> keras.layers.Layer:
@@ -263,51 +254,48 @@ class ResidualBlock(keras.layers.Layer):
         }
 
 
-# -- the registry --------------------------------------------------------------
-BLOCK_TYPES: dict[str, type[ResidualBlock]] = {}
+# -- the layer registry ----------------------------------------------------------
+BLOCK_LAYERS: dict[str, type[ResidualBlock]] = {}
 _Block = TypeVar("_Block", bound=type[ResidualBlock])
 
 
 def register_block(name: str) -> Callable[[_Block], _Block]:
-    """Class decorator: `StageSpec.block == name` builds this class, everywhere in the package.
+    """Class decorator: the layer that the builder makes for `StageSpec.block == name`.
 
-    It also registers the class for Keras serialization, so saved models that
-    contain it load back.
+    `name` must be declared in `blocktypes.py` (`register_block_type`), whose
+    label the class takes. It also registers the class for Keras
+    serialization, so saved models that contain it load back.
     """
 
     def decorate(cls: _Block) -> _Block:
-        if name in BLOCK_TYPES:
+        if name in BLOCK_LAYERS:
             raise ValueError(f"Block type {name!r} is registered twice.")
         if not (isinstance(cls, type) and issubclass(cls, ResidualBlock)):
             raise TypeError(f"Block type {name!r} must be a ResidualBlock subclass, got {cls!r}.")
-        if not cls.label:
+        if name not in block_names():
             raise ValueError(
-                f"Block type {name!r} needs a Table-1 `label`, e.g. 'MBConv{{expand:g}}, k{{kernel}}x{{kernel}}'."
+                f"Block type {name!r} is not declared; declare it first with "
+                "efficientnet_tpu.model.blocktypes.register_block_type(name, label, inner_channels)."
             )
+        cls.label = block_type(name).label
         keras.saving.register_keras_serializable(package="efficientnet_tpu")(cls)
-        BLOCK_TYPES[name] = cls
+        BLOCK_LAYERS[name] = cls
         return cls
 
     return decorate
 
 
-def block_names() -> tuple[str, ...]:
-    """Every block type a `StageSpec` may name, in registration order."""
-    return tuple(BLOCK_TYPES)
-
-
 def block_class(name: str) -> type[ResidualBlock]:
     """The layer class registered under `name` (ValueError naming the registered ones otherwise)."""
-    if name not in BLOCK_TYPES:
-        raise ValueError(f"Unknown block {name!r}; valid choices: {', '.join(BLOCK_TYPES)}.")
-    return BLOCK_TYPES[name]
+    if name not in BLOCK_LAYERS:
+        block_type(name)  # an undeclared name: the error names the declared block types
+        raise ValueError(f"Block type {name!r} has no layer class; registered: {', '.join(BLOCK_LAYERS)}.")
+    return BLOCK_LAYERS[name]
 
 
 @register_block("mbconv")
 class MBConv(ResidualBlock):
     """Mobile inverted bottleneck: 1x1 expand, k x k depthwise, SE, 1x1 linear projection."""
-
-    label = "MBConv{expand:g}, k{kernel}x{kernel}"
 
     def _steps(self) -> tuple[Step, ...]:
         expands = self.inner_channels != self.in_channels

@@ -2,8 +2,9 @@
 
 They reuse `ResidualBlock`, so SE placement (`after_dw` / `end` / `none`),
 the identity shortcut and stochastic depth behave exactly as in MBConv. Each
-class registers itself under the name a `StageSpec.block` uses; the package
-`__init__` imports this module, so the builder always sees them. Fused-MBConv
+class registers itself under the name a `StageSpec.block` uses (declared,
+with its label and inner-width rule, in `blocktypes.py`); the builder imports
+this module, so it always sees them. Fused-MBConv
 names its sublayers as Keras Applications' EfficientNetV2 does
 (`expand_conv`, `project_conv`, ...) so those weights load by name.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 from efficientnet_tpu.model.blocks import SE, ConvBN, ResidualBlock, Step, register_block
 from efficientnet_tpu.model.layers import conv2d
-from efficientnet_tpu.model.specs import ModelSpec, StageSpec
 
 
 @register_block("fused_mbconv")
@@ -24,8 +24,6 @@ class FusedMBConv(ResidualBlock):
     k x k conv (stride s) maps straight to C_out and is followed by BN *and*
     the activation, as in Keras Applications (there is no 1x1 projection).
     """
-
-    label = "Fused-MBConv{expand:g}, k{kernel}x{kernel}"
 
     def _steps(self) -> tuple[Step, ...]:
         k, s = self.kernel_size, self.stride
@@ -61,8 +59,6 @@ class MEConv(ResidualBlock):
     the block is defined by its three pointwise convs.
     """
 
-    label = "MEConv, k{kernel}x{kernel}"
-
     def _steps(self) -> tuple[Step, ...]:
         width, k = self.inner_channels, self.kernel_size
         return (
@@ -74,39 +70,14 @@ class MEConv(ResidualBlock):
             ConvBN("project", self.out_channels, activation=False),
         )
 
-    @classmethod
-    def resolve_inner_channels(cls, spec: ModelSpec, stage: StageSpec, c_in: int, c_out: int, stride: int) -> int:
-        """M by the spec's `meconv_expand` rule: C_out, or the expand ratio times C_in (or C_out) where it expands."""
-        expands = {
-            "none": False,
-            "stride2": stride == 2,
-            "resize": stride == 2 or c_in != c_out,
-            "out": stride == 2 or c_in != c_out,
-        }[spec.meconv_expand]
-        if not expands:
-            return c_out
-        base = c_out if spec.meconv_expand == "out" else c_in
-        return int(base * stage.expand_ratio)
-
-
-class _RegularConvBlock(ResidualBlock):
-    """Conv31 and Conv131: the inner width is C_out times the stage's expand ratio (VARIANTS.md's reading)."""
-
-    @classmethod
-    def resolve_inner_channels(cls, spec: ModelSpec, stage: StageSpec, c_in: int, c_out: int, stride: int) -> int:
-        return max(1, int(round(c_out * stage.expand_ratio)))
-
-
 @register_block("conv31")
-class Conv31(_RegularConvBlock):
+class Conv31(ResidualBlock):
     """A plain two-conv block for high-resolution stages: k x k conv (stride s), BN, act; 1x1 conv, BN.
 
     Regular convolutions use the hardware better than depthwise ones at
     112x112, which is why the compact study puts this block there. The k x k
     conv maps C_in to `inner_channels` (C_out times the stage's expand ratio).
     """
-
-    label = "Conv31, k{kernel}x{kernel}"
 
     def _steps(self) -> tuple[Step, ...]:
         return (
@@ -117,13 +88,11 @@ class Conv31(_RegularConvBlock):
 
 
 @register_block("conv131")
-class Conv131(_RegularConvBlock):
+class Conv131(ResidualBlock):
     """A bottleneck of regular convs: 1x1, BN, act; k x k (stride s), BN, act; 1x1, BN.
 
     Both inner convs are `inner_channels` wide (C_out times the stage's expand ratio).
     """
-
-    label = "Conv131, k{kernel}x{kernel}"
 
     def _steps(self) -> tuple[Step, ...]:
         return (

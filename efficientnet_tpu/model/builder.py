@@ -10,14 +10,25 @@ from typing import Any, Callable, Sequence
 
 import keras
 
+# The layer classes of every block type (blocks_extra's register themselves with @register_block).
+from efficientnet_tpu.model import blocks_extra  # noqa: F401
 from efficientnet_tpu.model.blocks import block_class
 from efficientnet_tpu.model.layers import DENSE_INITIALIZER, Normalize, batch_norm, conv2d, make_activation
-from efficientnet_tpu.model.specs import ModelSpec, resolve_blocks
+from efficientnet_tpu.model.specs import FAMILIES, ModelSpec, resolve_blocks
 from efficientnet_tpu.model.variants import get_spec
 
 FamilyBuilder = Callable[..., keras.Model]
-# Networks that are not EfficientNets (the baselines) register their builder here.
+# Networks that are not EfficientNets (the baselines) register their builder with register_family_builder.
 FAMILY_BUILDERS: dict[str, FamilyBuilder] = {}
+
+
+def register_family_builder(family: str, builder: FamilyBuilder) -> None:
+    """`build_from_spec` calls `builder(spec, inputs, **options)` for specs of this `ModelSpec.family`."""
+    if family not in FAMILIES or family == "efficientnet":
+        raise ValueError(f"family must be one of {', '.join(FAMILIES[1:])} (specs.FAMILIES), got {family!r}.")
+    if family in FAMILY_BUILDERS:
+        raise ValueError(f"The {family!r} family's builder is registered twice.")
+    FAMILY_BUILDERS[family] = builder
 
 
 def _input_shape(spec: ModelSpec, input_shape: Sequence[int | None] | None, preprocessing: bool):

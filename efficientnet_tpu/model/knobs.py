@@ -16,9 +16,9 @@ import dataclasses
 import math
 from typing import Any, Callable, Iterable, Mapping
 
-from efficientnet_tpu.model.blocks import block_names
+from efficientnet_tpu.model.blocktypes import block_names
 from efficientnet_tpu.model.specs import ModelSpec
-from efficientnet_tpu.model.variants import SPEC_OVERRIDE_HANDLERS
+from efficientnet_tpu.model.variants import register_spec_override
 
 FIRST_BLOCK_STAGE = 2  # stage 1 is the stem
 
@@ -118,4 +118,5 @@ STAGE_KNOBS: dict[str, Callable[[ModelSpec, Any], ModelSpec]] = {
     "remove_stages": remove_stages,
 }
 
-SPEC_OVERRIDE_HANDLERS.update(STAGE_KNOBS)
+for _knob, _handler in STAGE_KNOBS.items():
+    register_spec_override(_knob, _handler)

@@ -11,6 +11,9 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
+# The normalization constants and the activation type live with the specs (no Keras there).
+from efficientnet_tpu.model.specs import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, ActivationSpec  # noqa: F401
+
 # The reference initialisers (tensorflow/tpu efficientnet_model.py): He-style
 # variance scaling over fan_out for convolutions, a small uniform one for the
 # classifier.
@@ -22,9 +25,6 @@ DENSE_INITIALIZER = {
     "class_name": "VarianceScaling",
     "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"},
 }
-
-IMAGENET_MEAN_RGB = (0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0)
-IMAGENET_STD_RGB = (0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0)
 
 
 @keras.saving.register_keras_serializable(package="efficientnet_tpu")
@@ -64,7 +64,6 @@ class Swish(keras.layers.Layer):
         return {**super().get_config(), "beta": self.beta, "trainable_beta": self.trainable_beta}
 
 
-ActivationSpec = str | dict
 ACTIVATIONS = ("swish", "relu6", "relu", "sigmoid")
 
 

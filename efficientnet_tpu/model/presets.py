@@ -20,7 +20,7 @@ MBCONV6_STAGES = (3, 4, 5, 6, 7, 8)
 
 # EfficientNet-lite: no SE, ReLU6, stem and head kept at 32 and 1280 channels.
 LITE: dict[str, Any] = {"se_position": "none", "se_scope": "all", "activation": "relu6", "scale_stem_head": False}
-# Conv31 / Conv131 at the stage's expand ratio 1: inner width C_out (the reading of VARIANTS.md section 5).
+# Conv31 / Conv131 at the stage's expand ratio 1: inner width C_out (our reading; docs/model.md, "Readings").
 COMPACT: dict[str, Any] = {**LITE, "remove_stages": (2,), "stage_expand_ratios": {3: 1}}
 MECONV: dict[str, Any] = {"stage_blocks": {stage: "meconv" for stage in MBCONV6_STAGES}}
 

@@ -14,8 +14,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from efficientnet_tpu.model.blocks import SE_POSITIONS, block_class
-from efficientnet_tpu.model.layers import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, ActivationSpec
+from efficientnet_tpu.model.blocktypes import SE_POSITIONS, block_type
+
+# Keras-free on purpose: specs, variants and presets describe and resolve networks without Keras.
+IMAGENET_MEAN_RGB = (0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0)
+IMAGENET_STD_RGB = (0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0)
+ActivationSpec = str | dict  # a name, or {"name": "swish", "beta": ..., "trainable_beta": ...}
 
 SE_SCOPES = ("all", "noskip", "hasskip")
 ROUNDING_RULES = ("v1", "v2")
@@ -37,7 +41,7 @@ class StageSpec:
     se_ratio: float = 0.25
 
     def __post_init__(self) -> None:
-        block_class(self.block)  # a ValueError naming the registered block types if it is not one
+        block_type(self.block)  # a ValueError naming the declared block types if it is not one
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,7 @@ def round_repeats(repeats: int, depth_coefficient: float) -> int:
 
 
 def scaled_resolution(base: int, gamma: float, phi: float) -> int:
-    """base * gamma**phi rounded to the nearest multiple of 8 (the reading VARIANTS.md marks)."""
+    """base * gamma**phi rounded to the nearest multiple of 8 (our reading: the paper gives no rule; docs/model.md)."""
     return max(8, int(round(base * gamma**phi / 8.0)) * 8)
 
 
@@ -270,7 +274,7 @@ def resolve_blocks(spec: ModelSpec) -> list[BlockSpec]:
                 expand_ratio=stage.expand_ratio,
                 in_channels=c_in,
                 out_channels=c_out,
-                inner_channels=block_class(stage.block).resolve_inner_channels(spec, stage, c_in, c_out, stride),
+                inner_channels=block_type(stage.block).inner_channels(spec, stage, c_in, c_out, stride),
                 se_ratio=se_ratio,
                 se_position=se_position,
                 drop_rate=spec.drop_connect_rate * number / total,

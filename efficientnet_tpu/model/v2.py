@@ -11,9 +11,7 @@ change inference.
 
 from __future__ import annotations
 
-from efficientnet_tpu.model import blocks_extra  # noqa: F401  (registers fused_mbconv, used below)
-from efficientnet_tpu.model.layers import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
-from efficientnet_tpu.model.specs import ModelSpec, StageSpec
+from efficientnet_tpu.model.specs import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, ModelSpec, StageSpec
 from efficientnet_tpu.model.variants import register
 
 Row = tuple[str, int, int, float, int, int, int, float]  # block, kernel, stride, expand, in, out, repeats, se

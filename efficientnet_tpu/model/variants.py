@@ -164,9 +164,16 @@ def check_phi(phi: Any) -> float | None:
 
 
 # Overrides that are not plain ModelSpec fields: name -> fn(spec, value) -> spec.
-# Other modules (the study presets) add their stage-level knobs here.
+# The module that defines a knob registers it (knobs.py: the stage knobs).
 SPEC_OVERRIDE_HANDLERS: dict[str, Callable[[ModelSpec, Any], ModelSpec]] = {}
 _FIXED_FIELDS = {"name", "stages", "phi", "extra"}
+
+
+def register_spec_override(name: str, handler: Callable[[ModelSpec, Any], ModelSpec]) -> None:
+    """Makes `name=value` a `get_spec` / `build_model` keyword that `handler(spec, value)` applies."""
+    if name in SPEC_OVERRIDE_HANDLERS or name in {f.name for f in fields(ModelSpec)}:
+        raise ValueError(f"Spec override {name!r} is registered twice (or is a ModelSpec field).")
+    SPEC_OVERRIDE_HANDLERS[name] = handler
 
 
 def overridable_fields() -> list[str]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from typing import Any, Mapping, Sequence
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, PercentFormatter
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from efficientnet_tpu.studies import tables
+
+# matplotlib is imported where a figure is drawn: a spec's report section (plot names) is checked
+# without it, so a bad spec is refused before any trial runs even where the studies extra is missing.
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PLOTTED_KEY = "efficientnet_tpu.plotted"  # PNG text chunk holding the plotted values
 PLOTS = ("accuracy_vs_macs", "accuracy_vs_latency", "training_curves")
@@ -42,6 +43,9 @@ class Plot:
 
 
 def _new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel,redefined-outer-name
+
     figure = Figure(figsize=(7.0, 4.8), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -96,6 +100,8 @@ def accuracy_vs(trials: Sequence[Mapping[str, Any]], x_metric: str, *, series: s
         raise NothingToPlot(f"no finished trial has both {x_metric} and {y_metric}")
     x_label = {"macs": "MACs", "latency_ms_batch1": "inference latency, batch 1 (ms)"}.get(x_metric, x_metric)
     figure, axes = _new_figure(title, x_label, tables.header(y_metric, None))
+    from matplotlib.ticker import EngFormatter, PercentFormatter  # pylint: disable=import-outside-toplevel
+
     if x_metric in ("macs", "params"):
         axes.xaxis.set_major_formatter(EngFormatter())
     if y_metric in ("top1", "top5"):
@@ -160,6 +166,8 @@ def training_curves(records: Sequence[Mapping[str, Any]], *, context: str = "") 
     averaged = any(finished.count(label.rsplit("/", 1)[-1]) > 1 for label in lines if "/seed" not in label)
     title = _title("training_curves", context, " (mean over repeats)" if averaged else "")
     figure, axes = _new_figure(title, "training step", "top-1")
+    from matplotlib.ticker import PercentFormatter  # pylint: disable=import-outside-toplevel
+
     axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     drawn = {}
     for label, (steps, top1) in lines.items():

@@ -1,4 +1,4 @@
-"""One JSON record per trial (the schema of STUDY_CONTRACT.md), written beside the trial's run.
+"""One JSON record per trial (its fields: `new_record`; docs/studies.md), written beside the trial's run.
 
 A record is what the report reads: the resolved config, size, speed, the
 final metrics and the eval history, and whether the trial finished, failed

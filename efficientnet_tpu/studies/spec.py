@@ -8,6 +8,11 @@ expression from a trial's values (``variables`` names values that only feed
 expressions), an optional constraint, repeats, and profiles (smoke, cpu,
 cifar, paper) that override the base. Every trial becomes an ordinary
 TrainConfig whose model_dir is ``<study_dir>/<study>/<trial>/seed<repeat>``.
+The YAML is parsed once into typed objects (`StudySpec`, `Group`, `Profile`,
+`Settings`, `Shape`, `Constraint`, `ReportSection`); `expand` turns one
+profile of it into trials in small steps, and `load_spec` resolves every
+trial of every profile (variant, model overrides, dataset: `studies.resolve`)
+so a spec whose trials cannot be built is refused before any trial trains.
 Nothing here builds a network: MACs, when a constraint needs them, come from
 a function the caller passes (``measure.params_and_macs``).
 """
@@ -19,11 +24,11 @@ import itertools
 import json
 import os
 import shlex
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
-from efficientnet_tpu.studies import expressions
+from efficientnet_tpu.studies import expressions, resolve
 from efficientnet_tpu.training import config as config_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -91,6 +96,280 @@ def train_command(config: config_lib.TrainConfig) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
+# ------------------------------------------------------------------ the typed spec
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What a base, profile or group layer sets: TrainConfig fields and model overrides."""
+
+    fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @staticmethod
+    def parse(layer: Mapping[str, Any], where: str, skip: Sequence[str]) -> tuple[Settings, list[str]]:
+        fields, overrides, problems = {}, {}, []
+        for key, value in layer.items():
+            if key in skip:
+                continue
+            if key == "model_overrides":
+                if not isinstance(value, dict):
+                    problems.append(f"{where}.model_overrides must be a mapping of ModelSpec field -> value")
+                else:
+                    overrides.update(value)
+            elif key.startswith(OVERRIDE_PREFIX):
+                overrides[key[len(OVERRIDE_PREFIX):]] = value
+            elif key in config_lib.FIELDS:
+                fields[key] = value
+            else:
+                problems.append(f"{where}: unknown key {key!r}; use a TrainConfig field "
+                                f"({', '.join(list(config_lib.FIELDS)[:6])}, ...), model_overrides"
+                                f"{'' if not skip else ', ' + ', '.join(skip)}")
+        return Settings(fields, overrides), problems
+
+
+@dataclasses.dataclass(frozen=True)
+class Constraint:
+    """Which configurations a study keeps: a MACs ratio to the base, or a boolean expression."""
+
+    macs_ratio: tuple[float, float] | None = None
+    expression: str | None = None
+
+    @staticmethod
+    def parse(raw: Any, where: str) -> tuple[Constraint | None, list[str]]:
+        if raw is None:
+            return None, []
+        if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in ("macs_ratio", "expression"):
+            return None, [f"{where}: constraint must be {{macs_ratio: [low, high]}} or {{expression: '...'}}"]
+        if "macs_ratio" in raw:
+            bounds = raw["macs_ratio"]
+            if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float))
+                                                                         for b in bounds) and bounds[0] <= bounds[1]):
+                return None, [f"{where}: constraint macs_ratio must be [low, high], got {bounds!r}"]
+            return Constraint(macs_ratio=(bounds[0], bounds[1])), []
+        try:
+            expressions.parse(raw["expression"], f"{where}: constraint")
+        except ValueError as e:
+            return None, [str(e)]
+        return Constraint(expression=raw["expression"]), []
+
+    def names(self, where: str) -> set[str]:
+        """The values an expression constraint reads (they may be axes that are no TrainConfig field)."""
+        return expressions.names(expressions.parse(self.expression, where)) if self.expression else set()
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """What varies: an axes product, explicit trials and derived fields."""
+
+    axes: Mapping[str, list] = dataclasses.field(default_factory=dict)
+    trials: tuple[Mapping[str, Any], ...] = ()
+    derived: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @staticmethod
+    def parse(body: Mapping[str, Any], where: str) -> tuple[Shape, list[str]]:
+        problems = []
+        axes = body.get("axes") or {}
+        if not isinstance(axes, dict) or any(not isinstance(v, list) or not v for v in axes.values()):
+            problems.append(f"{where}: axes must map a key to a non-empty list of values")
+            axes = {}
+        trials = body.get("trials") or []
+        if not isinstance(trials, list) or any(not isinstance(t, dict) for t in trials):
+            problems.append(f"{where}: trials must be a list of mappings (name, fields, model_overrides)")
+            trials = []
+        derived = body.get("derived") or {}
+        if not isinstance(derived, dict):
+            problems.append(f"{where}: derived must map a field to an expression string")
+            derived = {}
+        for key, text in derived.items():
+            try:
+                expressions.parse(text, f"{where}: derived {key}")
+            except ValueError as e:
+                problems.append(str(e))
+        return Shape(dict(axes), tuple(trials), dict(derived)), problems
+
+    def changed_by(self, changes: Mapping[str, Any]) -> Shape:
+        """This shape with a profile's changes: axes and derived per key, trials replaced."""
+        return Shape({**self.axes, **(changes.get("axes") or {})},
+                     tuple(changes["trials"]) if "trials" in changes else self.trials,
+                     {**self.derived, **(changes.get("derived") or {})})
+
+    def __bool__(self) -> bool:
+        return bool(self.axes or self.trials)
+
+
+# A group without a constraint key takes the study's; ``constraint: null`` keeps every configuration.
+INHERIT = "inherit"
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """A named set of trials with its own settings and, optionally, its own constraint."""
+
+    name: str
+    shape: Shape
+    settings: Settings
+    constraint: Constraint | str | None = INHERIT
+    raw: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @staticmethod
+    def parse(name: str, body: Any, where: str) -> tuple[Group | None, list[str]]:
+        if not isinstance(body, dict) or not any(k in body for k in ("axes", "trials")):
+            return None, [f"{where}: group {name!r} needs axes or trials"]
+        return Group._from(name, body, f"{where}: group {name}")
+
+    @staticmethod
+    def _from(name: str, body: Mapping[str, Any], where: str) -> tuple[Group, list[str]]:
+        shape, problems = Shape.parse(body, where)
+        constraint, more = Constraint.parse(body.get("constraint"), where)
+        settings, most = Settings.parse(body, where, _SHAPE_KEYS + ("constraint",))
+        return Group(name, shape, settings, constraint if "constraint" in body else INHERIT, dict(body)), \
+            problems + more + most
+
+    def changed_by(self, changes: Mapping[str, Any], where: str) -> Group:
+        """The group under a profile: axes and derived merged per key, anything else replaced."""
+        merged = dict(self.raw)
+        for key, value in changes.items():
+            merged[key] = {**(merged.get(key) or {}), **value} if key in ("axes", "derived") else value
+        group, problems = Group._from(self.name, merged, where)
+        if problems:
+            raise SpecError(problems)
+        return group
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """One way to run a study (smoke, cpu, cifar, paper): a recipe and changes to the base, shape and groups."""
+
+    name: str
+    recipe: str | None
+    notes: str
+    settings: Settings
+    changes: Mapping[str, Any]  # axes / trials / derived of the study's own shape
+    groups: Mapping[str, Mapping[str, Any]]
+    repeats: int | None
+    constraint: Constraint | str | None  # INHERIT when the profile does not set one
+    variables: tuple[str, ...] | None
+
+    @staticmethod
+    def parse(name: str, body: Any, where: str, groups: Mapping[str, Group]) -> tuple[Profile | None, list[str]]:
+        if not isinstance(body, dict):
+            return None, [f"{where} must be a mapping of overrides"]
+        settings, problems = Settings.parse(body, where, _PROFILE_KEYS)
+        problems += Shape.parse(body, where)[1]
+        constraint, more = Constraint.parse(body.get("constraint"), where)
+        problems += more
+        changes = body.get("groups") or {}
+        if not isinstance(changes, dict):
+            problems.append(f"{where}: groups must map a group name to its changes")
+            changes = {}
+        for group in changes:
+            if group not in groups:
+                problems.append(f"{where}: group {group!r} is not one of the spec's groups ({', '.join(groups)})")
+        return Profile(name=name, recipe=body.get("config"), notes=str(body.get("notes", "")), settings=settings,
+                       changes={k: body[k] for k in _SHAPE_KEYS if k in body}, groups=changes,
+                       repeats=body.get("repeats"), constraint=constraint if "constraint" in body else INHERIT,
+                       variables=tuple(body["variables"]) if body.get("variables") is not None else None), problems
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSection:
+    """The ``report:`` section, checked by the report module's own rules (which need no matplotlib)."""
+
+    raw: Mapping[str, Any]
+
+    @staticmethod
+    def parse(raw: Any, where: str) -> tuple[ReportSection | None, list[str]]:
+        from efficientnet_tpu.studies import report  # pylint: disable=import-outside-toplevel
+
+        if raw is None:
+            return None, []
+        try:
+            report.validate_report_section(raw, where)
+        except ValueError as e:
+            return None, [" ".join(str(e).split())]
+        return ReportSection(raw), []
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySpec(Mapping[str, Any]):
+    """A parsed, checked spec. Reads as the YAML mapping too (the report and the saved study.yaml use that)."""
+
+    name: str
+    path: str
+    recipe: str | None
+    base: Settings
+    shape: Shape
+    groups: Mapping[str, Group]
+    variables: tuple[str, ...]
+    constraint: Constraint | None
+    repeats: int
+    profiles: Mapping[str, Profile]
+    report: ReportSection | None
+    raw: Mapping[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+def parse_spec(data: Mapping[str, Any], source: str) -> StudySpec:
+    """The typed spec of a YAML mapping; SpecError lists every structural problem, one line each."""
+    data = dict(data)
+    data.setdefault("name", os.path.splitext(os.path.basename(source))[0])
+    problems = [f"{source}: unknown top-level key {k!r}; valid keys: {', '.join(_TOP_KEYS)}"
+                for k in data if k not in _TOP_KEYS]
+    if not isinstance(data.get("name"), str) or not data["name"].replace("_", "").isalnum():
+        problems.append(f"{source}: name must be letters, digits and underscores, got {data.get('name')!r}")
+    base = data.get("base") or {}
+    if not isinstance(base, dict):
+        problems.append(f"{source}: base must be a mapping (config: a recipe path, TrainConfig fields, "
+                        "model_overrides)")
+        base = {}
+    settings, more = Settings.parse(base, f"{source}: base", ("config",))
+    problems += more
+    if not any(k in data for k in ("axes", "trials", "groups")):
+        problems.append(f"{source}: give axes (lists to combine), trials (an explicit list) or groups")
+    shape, more = Shape.parse(data, source)
+    problems += more
+    groups: dict[str, Group] = {}
+    raw_groups = data.get("groups") or {}
+    if not isinstance(raw_groups, dict):
+        problems.append(f"{source}: groups must map a group name to {{axes: ...}} or {{trials: [...]}}")
+        raw_groups = {}
+    for name, body in raw_groups.items():
+        group, more = Group.parse(name, body, source)
+        problems += more
+        if group is not None:
+            groups[name] = group
+    repeats = data.get("repeats", 1)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        problems.append(f"{source}: repeats must be a whole number >= 1, got {repeats!r}")
+    constraint, more = Constraint.parse(data.get("constraint"), source)
+    problems += more
+    profiles: dict[str, Profile] = {}
+    raw_profiles = data.get("profiles") or {}
+    if not isinstance(raw_profiles, dict):
+        problems.append(f"{source}: profiles must map a profile name ({', '.join(PROFILES)}) to overrides")
+        raw_profiles = {}
+    for name, body in raw_profiles.items():
+        profile, more = Profile.parse(name, body, f"{source}: profile {name}", raw_groups)
+        problems += more
+        if profile is not None:
+            profiles[name] = profile
+    report, more = ReportSection.parse(data.get("report"), source) if "report" in data else (None, [])
+    problems += more
+    if problems:
+        raise SpecError(problems)
+    return StudySpec(name=data["name"], path=source, recipe=base.get("config"), base=settings, shape=shape,
+                     groups=groups, variables=tuple(data.get("variables") or ()), constraint=constraint,
+                     repeats=repeats, profiles=profiles, report=report, raw=data)
+
+
 # ------------------------------------------------------------------ loading
 
 def list_studies(directory: str = STUDIES_DIR) -> list[tuple[str, str]]:
@@ -107,7 +386,7 @@ def list_studies(directory: str = STUDIES_DIR) -> list[tuple[str, str]]:
 
 def spec_path(study: str) -> str:
     """A shipped study's file from its name, or the path given."""
-    if study.endswith((".yaml", ".yml")) or os.sep in study or "/" in study:
+    if study.endswith((".yaml", ".yml")) or os.sep in study or "/" in study or os.path.isdir(study):
         return study
     path = os.path.join(STUDIES_DIR, f"{study}.yaml")
     if not os.path.exists(path):
@@ -116,22 +395,37 @@ def spec_path(study: str) -> str:
     return path
 
 
+_NOT_A_FILE = "is a directory; give --study a shipped study name (see --list) or the path of a .yaml spec file"
+
+
 def _read_text(path: str) -> str:
     if "://" in path:
         import tensorflow as tf  # pylint: disable=import-outside-toplevel  (gs:// specs need TF's file system)
 
+        if tf.io.gfile.isdir(path):
+            raise SpecError([f"spec {path} {_NOT_A_FILE}"])
         if not tf.io.gfile.exists(path):
             raise SpecError([f"spec file {path} does not exist"])
         with tf.io.gfile.GFile(path, "r") as f:
             return f.read()
+    if os.path.isdir(path):
+        raise SpecError([f"spec {path} {_NOT_A_FILE}"])
     if not os.path.exists(path):
         raise SpecError([f"spec file {path} does not exist"])
-    with open(path, encoding="utf-8") as f:
-        return f.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError([f"cannot read spec file {path}: {e.strerror if isinstance(e, OSError) else e}"]) from None
 
 
-def load_spec(study: str) -> dict[str, Any]:
-    """Reads and checks a spec (a shipped name or a path); SpecError lists every problem found."""
+def load_spec(study: str) -> StudySpec:
+    """Reads, parses and checks a spec (a shipped name or a path); SpecError lists every problem found.
+
+    Checked means: the structure, every profile's expansion, and every trial
+    of every profile resolved (variant, model overrides, dataset), so a spec
+    that cannot run is refused before its first trial trains.
+    """
     path = spec_path(study)
     try:
         data = yaml.safe_load(_read_text(path))
@@ -140,13 +434,35 @@ def load_spec(study: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SpecError([f"{path} must hold a mapping (name, base, axes, profiles, ...), got "
                          f"{type(data).__name__}"])
-    data.setdefault("name", os.path.splitext(os.path.basename(path))[0])
-    data["_path"] = path
-    problems = check_spec(data, path)
+    spec = parse_spec(data, path)
+    problems = check_spec(spec, path)
     if problems:
         raise SpecError(problems)
-    return data
+    return spec
 
+
+def check_spec(spec: Mapping[str, Any], source: str) -> list[str]:
+    """Every problem of a spec, one line each (an empty list when it is sound and every trial resolves)."""
+    try:
+        spec = spec if isinstance(spec, StudySpec) else parse_spec(spec, source)
+    except SpecError as e:
+        return e.problems
+    problems: list[str] = []
+    trials: list[tuple[str | None, Trial]] = []
+    for profile in [None, *spec.profiles]:
+        try:
+            expansion = expand(spec, profile, study_dir="<study_dir>", repeats=1, constraint_check=False)
+        except SpecError as e:
+            problems += e.problems
+        except ValueError as e:
+            problems.append(f"{source}: profile {profile or '(none)'}: {' '.join(str(e).split())}")
+        else:
+            trials += [(profile, trial) for trial in expansion.trials]
+    return problems or resolve.problems([(f"trial {trial.trial} (profile {profile or 'base'})", trial.config)
+                                         for profile, trial in trials], source)
+
+
+# ---------------------------------------------------------------- expansion
 
 def _recipe_path(recipe: str, spec_file: str) -> str:
     """A recipe path as given, else relative to the spec's folder, else to the repository root."""
@@ -155,135 +471,6 @@ def _recipe_path(recipe: str, spec_file: str) -> str:
             return candidate
     return recipe
 
-
-def _split_layer(layer: Mapping[str, Any], where: str, skip: Sequence[str]) -> tuple[dict, dict, list[str]]:
-    """Inline TrainConfig fields and model overrides of a base/profile/group mapping, plus problems."""
-    fields, overrides, problems = {}, {}, []
-    for key, value in layer.items():
-        if key in skip:
-            continue
-        if key == "model_overrides":
-            if not isinstance(value, dict):
-                problems.append(f"{where}.model_overrides must be a mapping of ModelSpec field -> value")
-            else:
-                overrides.update(value)
-        elif key.startswith(OVERRIDE_PREFIX):
-            overrides[key[len(OVERRIDE_PREFIX):]] = value
-        elif key in config_lib.FIELDS:
-            fields[key] = value
-        else:
-            problems.append(f"{where}: unknown key {key!r}; use a TrainConfig field "
-                            f"({', '.join(list(config_lib.FIELDS)[:6])}, ...), model_overrides"
-                            f"{'' if not skip else ', ' + ', '.join(skip)}")
-    return fields, overrides, problems
-
-
-def check_spec(spec: Mapping[str, Any], source: str) -> list[str]:
-    """Every structural problem of a spec, one line each (an empty list when it is sound)."""
-    problems = [f"{source}: unknown top-level key {k!r}; valid keys: {', '.join(_TOP_KEYS)}"
-                for k in spec if k not in _TOP_KEYS and k != "_path"]
-    if not isinstance(spec.get("name"), str) or not spec["name"].replace("_", "").isalnum():
-        problems.append(f"{source}: name must be letters, digits and underscores, got {spec.get('name')!r}")
-    base = spec.get("base", {})
-    if not isinstance(base, dict):
-        problems.append(f"{source}: base must be a mapping (config: a recipe path, TrainConfig fields, "
-                        "model_overrides)")
-        base = {}
-    problems += _split_layer(base, f"{source}: base", ("config",))[2]
-    if not any(k in spec for k in ("axes", "trials", "groups")):
-        problems.append(f"{source}: give axes (lists to combine), trials (an explicit list) or groups")
-    problems += _check_shape(spec, f"{source}")
-    groups = spec.get("groups", {})
-    if not isinstance(groups, dict):
-        problems.append(f"{source}: groups must map a group name to {{axes: ...}} or {{trials: [...]}}")
-    else:
-        for group, body in groups.items():
-            if not isinstance(body, dict) or not any(k in body for k in ("axes", "trials")):
-                problems.append(f"{source}: group {group!r} needs axes or trials")
-                continue
-            problems += _check_shape(body, f"{source}: group {group}")
-            problems += _check_constraint(body.get("constraint"), f"{source}: group {group}")
-            problems += _split_layer(body, f"{source}: group {group}", _SHAPE_KEYS + ("constraint",))[2]
-    repeats = spec.get("repeats", 1)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        problems.append(f"{source}: repeats must be a whole number >= 1, got {repeats!r}")
-    problems += _check_constraint(spec.get("constraint"), source)
-    profiles = spec.get("profiles", {})
-    if not isinstance(profiles, dict):
-        problems.append(f"{source}: profiles must map a profile name ({', '.join(PROFILES)}) to overrides")
-        profiles = {}
-    for name, body in profiles.items():
-        where = f"{source}: profile {name}"
-        if not isinstance(body, dict):
-            problems.append(f"{where} must be a mapping of overrides")
-            continue
-        problems += _split_layer(body, where, _PROFILE_KEYS)[2]
-        problems += _check_shape(body, where)
-        problems += _check_constraint(body.get("constraint"), where)
-        for group in body.get("groups", {}) or {}:
-            if group not in groups:
-                problems.append(f"{where}: group {group!r} is not one of the spec's groups ({', '.join(groups)})")
-    if "report" in spec:
-        try:
-            from efficientnet_tpu.studies import report  # pylint: disable=import-outside-toplevel
-        except ImportError:
-            report = None
-        if report is not None and hasattr(report, "validate_report_section"):
-            try:
-                report.validate_report_section(spec["report"], source)
-            except ValueError as e:
-                problems.append(" ".join(str(e).split()))
-    if not problems:
-        for profile in [None, *profiles]:
-            try:
-                expand(spec, profile, study_dir="<study_dir>", constraint_check=False)
-            except SpecError as e:
-                problems += e.problems
-            except ValueError as e:
-                problems.append(f"{source}: profile {profile or '(none)'}: {' '.join(str(e).split())}")
-    return problems
-
-
-def _check_shape(body: Mapping[str, Any], where: str) -> list[str]:
-    problems = []
-    axes = body.get("axes", {})
-    if not isinstance(axes, dict) or any(not isinstance(v, list) or not v for v in axes.values()):
-        problems.append(f"{where}: axes must map a key to a non-empty list of values")
-    trials = body.get("trials", [])
-    if not isinstance(trials, list) or any(not isinstance(t, dict) for t in trials):
-        problems.append(f"{where}: trials must be a list of mappings (name, fields, model_overrides)")
-    derived = body.get("derived", {})
-    if not isinstance(derived, dict):
-        problems.append(f"{where}: derived must map a field to an expression string")
-    else:
-        for key, text in derived.items():
-            try:
-                expressions.parse(text, f"{where}: derived {key}")
-            except ValueError as e:
-                problems.append(str(e))
-    return problems
-
-
-def _check_constraint(constraint: Any, where: str) -> list[str]:
-    if constraint is None:
-        return []
-    if not isinstance(constraint, dict) or len(constraint) != 1 or \
-            next(iter(constraint)) not in ("macs_ratio", "expression"):
-        return [f"{where}: constraint must be {{macs_ratio: [low, high]}} or {{expression: '...'}}"]
-    if "macs_ratio" in constraint:
-        bounds = constraint["macs_ratio"]
-        if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds)
-                and bounds[0] <= bounds[1]):
-            return [f"{where}: constraint macs_ratio must be [low, high], got {bounds!r}"]
-        return []
-    try:
-        expressions.parse(constraint["expression"], f"{where}: constraint")
-    except ValueError as e:
-        return [str(e)]
-    return []
-
-
-# ---------------------------------------------------------------- expansion
 
 def _short(value: Any) -> str:
     if isinstance(value, float):
@@ -307,16 +494,15 @@ def _trial_name(group: str | None, values: Mapping[str, Any]) -> str:
     return name.replace("/", "-")
 
 
-def _units(body: Mapping[str, Any], group: str | None, where: str) -> list[tuple[str, dict[str, Any]]]:
-    """(trial name, flat values) for a body's axes product and explicit trials."""
+def _units(shape: Shape, group: str | None, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """(trial name, flat values) for a shape's axes product and explicit trials."""
     out = []
-    axes = body.get("axes") or {}
-    if axes:
-        keys = list(axes)
-        for combination in itertools.product(*(axes[k] for k in keys)):
+    if shape.axes:
+        keys = list(shape.axes)
+        for combination in itertools.product(*(shape.axes[k] for k in keys)):
             values = dict(zip(keys, combination))
             out.append((_trial_name(group, values), values))
-    for index, trial in enumerate(body.get("trials") or []):
+    for index, trial in enumerate(shape.trials):
         trial = dict(trial)
         name = trial.pop("name", None)
         flat = {}
@@ -335,32 +521,124 @@ def _units(body: Mapping[str, Any], group: str | None, where: str) -> list[tuple
     return out
 
 
-def effective(spec: Mapping[str, Any], profile: str | None) -> dict[str, Any]:
-    """The spec with one profile's overrides applied (axes per key, groups per group, derived per field)."""
-    profiles = spec.get("profiles") or {}
-    if profile is not None and profile not in profiles:
-        raise SpecError([f"study {spec.get('name')!r} has no profile {profile!r}; its profiles: "
-                         f"{', '.join(profiles) or 'none'}"])
-    body = profiles.get(profile, {}) if profile else {}
-    out = dict(spec)
-    out["base"] = dict(spec.get("base") or {})
-    out["profile_layer"] = body
-    for key in ("axes", "derived"):
-        if key in body:
-            out[key] = {**(spec.get(key) or {}), **body[key]}
-    if "trials" in body:
-        out["trials"] = body["trials"]
-    for key in ("repeats", "constraint", "variables"):
-        if key in body:
-            out[key] = body[key]
-    groups = {g: dict(b) for g, b in (spec.get("groups") or {}).items()}
-    for group, changes in (body.get("groups") or {}).items():
-        merged = dict(groups[group])
-        for key, value in changes.items():
-            merged[key] = {**(merged.get(key) or {}), **value} if key in ("axes", "derived") else value
-        groups[group] = merged
-    out["groups"] = groups
-    return out
+@dataclasses.dataclass(frozen=True)
+class _Body:
+    """One source of trials under a profile: the study's own shape, or a group."""
+
+    group: str | None
+    shape: Shape
+    settings: Settings
+    constraint: Constraint | None
+    where: str
+
+    def free_names(self) -> set[str]:
+        """Values that only feed the derived fields and the constraint."""
+        names = set().union(*(expressions.names(expressions.parse(t, self.where)) for t in self.shape.derived.values()))
+        return names | (self.constraint.names(self.where) if self.constraint else set())
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """A study under one profile: the config layers every trial shares and the bodies of trials."""
+
+    spec: StudySpec
+    profile: str | None
+    layers: tuple[Mapping[str, Any], ...]
+    sources: tuple[str, ...]
+    common_overrides: Mapping[str, Any]
+    bodies: tuple[_Body, ...]
+    variables: frozenset[str]
+    repeats: int
+    study_dir: str
+
+    def config(self, fields: Mapping[str, Any], overrides: Mapping[str, Any], trial: str,
+               where: str) -> config_lib.TrainConfig:
+        merged = {**self.common_overrides, **overrides}
+        top = {**fields, "model_dir": os.path.join(self.study_dir, self.spec.name, trial),
+               "model_overrides": merged or None}
+        return config_lib.merge(*self.layers, top, sources=(*self.sources, where))
+
+
+def _profile(spec: StudySpec, profile: str | None) -> Profile | None:
+    if profile is None:
+        return None
+    if profile not in spec.profiles:
+        raise SpecError([f"study {spec.name!r} has no profile {profile!r}; its profiles: "
+                         f"{', '.join(spec.profiles) or 'none'}"])
+    return spec.profiles[profile]
+
+
+def _bodies(spec: StudySpec, chosen: Profile | None) -> tuple[_Body, ...]:
+    """The study's shape and its groups, with the profile's changes applied."""
+    source = spec.path
+    shape = spec.shape.changed_by(chosen.changes) if chosen else spec.shape
+    constraint = spec.constraint if chosen is None or chosen.constraint == INHERIT else chosen.constraint
+    bodies = [_Body(None, shape, Settings(), constraint, f"{source}: trials")] if shape else []
+    for name, group in spec.groups.items():
+        where = f"{source}: group {name}"
+        if chosen is not None and name in chosen.groups:
+            group = group.changed_by(chosen.groups[name], where)
+        own = Shape(group.shape.axes, group.shape.trials, {**shape.derived, **group.shape.derived})
+        bodies.append(_Body(name, own, group.settings, constraint if group.constraint == INHERIT
+                            else group.constraint, where))
+    return tuple(bodies)
+
+
+def plan(spec: StudySpec, profile: str | None, study_dir: str, repeats: int | None = None) -> _Plan:
+    """The layers and bodies of trials of ``spec`` under ``profile``."""
+    chosen = _profile(spec, profile)
+    recipe = chosen.recipe if chosen is not None and chosen.recipe else spec.recipe
+    layers: list[Mapping[str, Any]] = []
+    sources: list[str] = []
+    recipe_overrides: Mapping[str, Any] = {}
+    if recipe:
+        loaded = config_lib.load_yaml(_recipe_path(str(recipe), spec.path))
+        recipe_overrides = loaded.pop("model_overrides", None) or {}
+        layers.append(loaded)
+        sources.append(str(recipe))
+    profile_settings = chosen.settings if chosen else Settings()
+    layers += [spec.base.fields, profile_settings.fields]
+    sources += [f"{spec.path}: base", f"{spec.path}: profile {profile}"]
+    variables = chosen.variables if chosen is not None and chosen.variables is not None else spec.variables
+    return _Plan(spec=spec, profile=profile, layers=tuple(layers), sources=tuple(sources),
+                 common_overrides={**recipe_overrides, **spec.base.overrides, **profile_settings.overrides},
+                 bodies=_bodies(spec, chosen), variables=frozenset(variables), study_dir=study_dir,
+                 repeats=repeats or (chosen.repeats if chosen is not None and chosen.repeats else spec.repeats))
+
+
+def _split_values(body: _Body, trial: str, values: Mapping[str, Any], variables: frozenset[str]
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trial's (TrainConfig fields, model overrides): the group's settings, then the trial's own values."""
+    fields, overrides = dict(body.settings.fields), dict(body.settings.overrides)
+    free = body.free_names()
+    for key, value in values.items():
+        if key in variables:
+            continue
+        if key.startswith(OVERRIDE_PREFIX):
+            overrides[key[len(OVERRIDE_PREFIX):]] = value
+        elif key in config_lib.FIELDS:
+            fields[key] = value
+        elif key not in free:
+            raise SpecError([f"{body.where}: trial {trial}: unknown key {key!r}; use a TrainConfig field, "
+                             f"{OVERRIDE_PREFIX}<ModelSpec field>, or a name that a derived or constraint "
+                             "expression reads"])
+    return fields, overrides
+
+
+def _trial_config(study: _Plan, body: _Body, trial: str, values: Mapping[str, Any]) -> config_lib.TrainConfig:
+    """A configuration's TrainConfig, with its derived fields computed from its values."""
+    fields, overrides = _split_values(body, trial, values, study.variables)
+    where = f"{body.where}: {trial}"
+    config = study.config(fields, overrides, trial, where)
+    if not body.shape.derived:
+        return config
+    for key, text in body.shape.derived.items():
+        value = expressions.evaluate(text, _namespace(config, values), f"{body.where}: derived {key}")
+        if key.startswith(OVERRIDE_PREFIX):
+            overrides[key[len(OVERRIDE_PREFIX):]] = value
+        else:
+            fields[key] = value
+    return study.config(fields, overrides, trial, where)
 
 
 def _namespace(config: config_lib.TrainConfig, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -369,6 +647,19 @@ def _namespace(config: config_lib.TrainConfig, values: Mapping[str, Any]) -> dic
     space.update({k: v for k, v in (config.model_overrides or {}).items() if isinstance(v, (int, float))})
     space.update({k.split(".")[-1]: v for k, v in values.items() if isinstance(v, (int, float))})
     return space
+
+
+def _repeats(study: _Plan, body: _Body, trial: str, values: Mapping[str, Any], config: config_lib.TrainConfig,
+             verdict: str | None) -> list[Trial]:
+    """One Trial per repeat: its own directory and seed."""
+    out = []
+    for repeat in range(1, study.repeats + 1):
+        run_name = f"{study.spec.name}/{trial}/seed{repeat}"
+        out.append(Trial(study=study.spec.name, trial=trial, name=run_name, group=body.group, repeat=repeat,
+                         axes=dict(values), constraint=verdict,
+                         config=config_lib.replace(config, model_dir=os.path.join(study.study_dir, run_name),
+                                                   seed=config.seed + repeat - 1)))
+    return out
 
 
 def expand(spec: Mapping[str, Any], profile: str | None, *, study_dir: str, repeats: int | None = None,
@@ -380,103 +671,38 @@ def expand(spec: Mapping[str, Any], profile: str | None, *, study_dir: str, repe
     constraint (pass ``measure.params_and_macs``); ``constraint_check=False``
     keeps every trial (used when only checking the spec).
     """
-    source = spec.get("_path", spec.get("name", "spec"))
-    name = spec["name"]
-    eff = effective(spec, profile)
-    layers, sources = [], []
-    recipe = eff["profile_layer"].get("config", eff["base"].get("config"))
-    if recipe:
-        layers.append(config_lib.load_yaml(_recipe_path(str(recipe), source)))
-        sources.append(str(recipe))
-    base_fields, base_overrides, _ = _split_layer(eff["base"], "base", ("config",))
-    profile_fields, profile_overrides, _ = _split_layer(eff["profile_layer"], "profile", _PROFILE_KEYS)
-    recipe_overrides = (layers[0].pop("model_overrides", None) or {}) if layers else {}
-    layers += [base_fields, profile_fields]
-    sources += [f"{source}: base", f"{source}: profile {profile}"]
-    common_overrides = {**recipe_overrides, **base_overrides, **profile_overrides}
-
-    bodies: list[tuple[str | None, Mapping[str, Any]]] = []
-    if eff.get("axes") or eff.get("trials"):
-        bodies.append((None, eff))
-    bodies += list(eff["groups"].items())
-    derived_top = eff.get("derived") or {}
-    # Names that only feed expressions, even where they spell a TrainConfig field (a grid search's
-    # alpha, beta, gamma turned into width and depth overrides by ``derived``).
-    declared = set(eff.get("variables") or [])
-
-    def make_config(fields: Mapping[str, Any], overrides: Mapping[str, Any], trial_dir: str,
-                    where: str) -> config_lib.TrainConfig:
-        merged_overrides = {**common_overrides, **overrides}
-        top = {**fields, "model_dir": trial_dir, "model_overrides": merged_overrides or None}
-        return config_lib.merge(*layers, top, sources=(*sources, where))
-
-    base_config = make_config({}, {}, os.path.join(study_dir, name, "base"), f"{source}: base")
+    spec = spec if isinstance(spec, StudySpec) else parse_spec(spec, str(spec.get("name", "spec")))
+    study = plan(spec, profile, study_dir, repeats)
+    base_config = study.config({}, {}, "base", f"{spec.path}: base")
     base_macs: list[int] = []
-    n_repeats = repeats or int(eff.get("repeats") or 1)
     trials: list[Trial] = []
     rejected: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for group, body in bodies:
-        where = f"{source}: {'group ' + group if group else 'trials'}"
-        group_fields, group_overrides, _ = _split_layer(body, where, _SHAPE_KEYS + _TOP_KEYS) \
-            if group else ({}, {}, [])
-        derived = {**derived_top, **(body.get("derived") or {})} if group else derived_top
-        free = set().union(*(expressions.names(expressions.parse(t, where)) for t in derived.values())) \
-            if derived else set()
-        # A group may set its own constraint, or none (null): a grid's reference point is no candidate.
-        constraint = body.get("constraint", eff.get("constraint")) if group else eff.get("constraint")
-        if constraint and "expression" in constraint:
-            free |= expressions.names(expressions.parse(constraint["expression"], where))
-        for trial_name, values in _units(body, group, where):
-            if trial_name in seen:
-                raise SpecError([f"{where}: two trials are named {trial_name!r}; give explicit names"])
-            seen.add(trial_name)
-            fields, overrides = dict(group_fields), dict(group_overrides)
-            for key, value in values.items():
-                if key in declared:
-                    continue
-                if key.startswith(OVERRIDE_PREFIX):
-                    overrides[key[len(OVERRIDE_PREFIX):]] = value
-                elif key in config_lib.FIELDS:
-                    fields[key] = value
-                elif key not in free:
-                    raise SpecError([f"{where}: trial {trial_name}: unknown key {key!r}; use a TrainConfig field, "
-                                     f"{OVERRIDE_PREFIX}<ModelSpec field>, or a name that a derived or constraint "
-                                     "expression reads"])
-            trial_dir = os.path.join(study_dir, name, trial_name)
-            config = make_config(fields, overrides, trial_dir, f"{where}: {trial_name}")
-            for key, text in derived.items():
-                value = expressions.evaluate(text, _namespace(config, values), f"{where}: derived {key}")
-                if key.startswith(OVERRIDE_PREFIX):
-                    overrides[key[len(OVERRIDE_PREFIX):]] = value
-                else:
-                    fields[key] = value
-            if derived:
-                config = make_config(fields, overrides, trial_dir, f"{where}: {trial_name}")
+    for body in study.bodies:
+        for trial, values in _units(body.shape, body.group, body.where):
+            if trial in seen:
+                raise SpecError([f"{body.where}: two trials are named {trial!r}; give explicit names"])
+            seen.add(trial)
+            config = _trial_config(study, body, trial, values)
             verdict = None
-            if constraint and constraint_check:
-                ok, verdict = _apply_constraint(constraint, config, values, base_config, base_macs, macs_fn, where)
+            if body.constraint and constraint_check:
+                ok, verdict = _apply_constraint(body.constraint, config, values, base_config, base_macs, macs_fn,
+                                                body.where)
                 if not ok:
-                    rejected.append((trial_name, verdict))
+                    rejected.append((trial, verdict))
                     continue
-            for repeat in range(1, n_repeats + 1):
-                run_name = f"{name}/{trial_name}/seed{repeat}"
-                trials.append(Trial(
-                    study=name, trial=trial_name, name=run_name, group=group, repeat=repeat, axes=dict(values),
-                    config=config_lib.replace(config, model_dir=os.path.join(study_dir, run_name),
-                                              seed=config.seed + repeat - 1),
-                    constraint=verdict))
+            trials += _repeats(study, body, trial, values, config, verdict)
     if not trials and not rejected:
-        raise SpecError([f"{source}: profile {profile}: the spec expands to no trials"])
+        raise SpecError([f"{spec.path}: profile {profile}: the spec expands to no trials"])
     return Expansion(trials, rejected)
 
 
-def _apply_constraint(constraint: Mapping[str, Any], config: config_lib.TrainConfig, values: Mapping[str, Any],
+def _apply_constraint(constraint: Constraint, config: config_lib.TrainConfig, values: Mapping[str, Any],
                       base_config: config_lib.TrainConfig, base_macs: list[int],
                       macs_fn: Callable[[config_lib.TrainConfig], tuple[int, int]] | None,
                       where: str) -> tuple[bool, str]:
-    if "expression" in constraint:
-        text = constraint["expression"]
+    if constraint.expression is not None:
+        text = constraint.expression
         ok = bool(expressions.evaluate(text, _namespace(config, values), f"{where}: constraint"))
         return ok, f"{text}: {'kept' if ok else 'rejected'}"
     if macs_fn is None:
@@ -484,7 +710,7 @@ def _apply_constraint(constraint: Mapping[str, Any], config: config_lib.TrainCon
     if not base_macs:
         base_macs.append(macs_fn(base_config)[1])
     ratio = macs_fn(config)[1] / base_macs[0]
-    low, high = constraint["macs_ratio"]
+    low, high = constraint.macs_ratio
     ok = low <= ratio <= high
     return ok, f"macs_ratio {ratio:.3f} {'in' if ok else 'outside'} [{low:g}, {high:g}]"
 

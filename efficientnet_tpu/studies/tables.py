@@ -13,7 +13,6 @@ import math
 import statistics
 from typing import Any, Iterable, Mapping, Sequence
 
-import tabulate as tabulate_lib
 
 # Numbers a record carries, averaged over a trial's repeats.
 ARCHITECTURE_METRICS = ("params", "macs")  # properties of the network: known even when training failed
@@ -266,6 +265,8 @@ def format_cell(column: str, number: Any, std: float | None) -> str:
 
 def markdown(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub-flavoured Markdown table (cells are pre-formatted strings, kept as they are)."""
+    import tabulate as tabulate_lib  # pylint: disable=import-outside-toplevel  (a spec is checked without it)
+
     return tabulate_lib.tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True)
 
 

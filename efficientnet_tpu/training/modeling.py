@@ -44,8 +44,32 @@ def check_model_overrides(overrides: Mapping[str, Any] | None, source: str = "mo
             raise ValueError(f"{source}: {key} must be {' or '.join(names)}, got {value!r}")
 
 
+# TrainConfig fields that are also ModelSpec fields: either spelling sets the spec's value.
+SHARED_FIELDS = ("dropout_rate", "drop_connect_rate")
+
+
+def _shared_field(config: TrainConfig, name: str) -> Any:
+    """The one value of a field that both TrainConfig and model_overrides may set (None: the variant's).
+
+    A model_overrides value wins over the field left at its default; two
+    different values set on purpose are refused, naming both.
+    """
+    field, override = getattr(config, name), (config.model_overrides or {}).get(name)
+    if override is None or field is None or field == override:
+        return field if override is None else override
+    if field == getattr(TrainConfig(model_dir=""), name):
+        return override
+    raise ValueError(f"{name} is set twice: {name}={field} (the TrainConfig field, --{name}) and "
+                     f"model_overrides.{name}={override}; set one of them")
+
+
 def spec_overrides(config: TrainConfig) -> dict[str, Any]:
-    """The ``build_model`` / ``get_spec`` keywords a config asks for beyond variant and phi."""
+    """The ``build_model`` / ``get_spec`` keywords a config asks for beyond variant and phi.
+
+    The one place the config's model settings meet: the coefficients, the
+    model overrides and the fields shared with ModelSpec (``SHARED_FIELDS``),
+    so the spec that run planning reads is the one the network is built from.
+    """
     overrides: dict[str, Any] = {}
     for name in ("alpha", "beta", "gamma"):
         if getattr(config, name) is not None:
@@ -53,6 +77,11 @@ def spec_overrides(config: TrainConfig) -> dict[str, Any]:
     if config.model_overrides:
         check_model_overrides(config.model_overrides)
         overrides.update(config.model_overrides)
+    for name in SHARED_FIELDS:
+        overrides.pop(name, None)
+        value = _shared_field(config, name)
+        if value is not None:
+            overrides[name] = value
     return overrides
 
 
@@ -86,8 +115,6 @@ def build_network(config: TrainConfig, *, for_training: bool = True) -> keras.Mo
         phi=config.phi,
         num_classes=config.num_classes,
         input_shape=shape,
-        dropout_rate=config.dropout_rate,
-        drop_connect_rate=config.drop_connect_rate,
         **overrides,
     )
     if for_training and config.sync_batch_norm and config.sync_batch_norm_groups != "all":
