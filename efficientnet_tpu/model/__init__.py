@@ -14,8 +14,8 @@ from efficientnet_tpu.model.variants import get_spec, list_variants
 # Imported for their registrations. The block types: each module's `@register_block`
 # classes join BLOCK_TYPES (a new block file is one more name on this line).
 from efficientnet_tpu.model import blocks, blocks_extra  # noqa: E402,F401  isort: skip
-# The stage knobs, named presets, EfficientNetV2 and the baselines join the variant registry.
-from efficientnet_tpu.model import knobs, presets, v2, baselines  # noqa: E402,F401  isort: skip
+# The stage knobs, named presets, EfficientNet-lite, EfficientNetV2 and the baselines join the variant registry.
+from efficientnet_tpu.model import knobs, presets, lite, v2, baselines  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "BlockSpec",
