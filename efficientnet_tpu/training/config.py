@@ -65,6 +65,20 @@ class TrainConfig:
               "('se_position=end,width_coefficient=1.2'); in YAML a mapping. Checked against the variant "
               "when the run starts (the error names the valid keys).")
 
+    # --- released checkpoints: the authors' TF1/automl weights (efficientnet_tpu/released) ---
+    init_checkpoint: str = _field(
+        "", "An authors' released tf.train checkpoint (tensorflow/tpu B0-B7 and lite0-4, automl EfficientNetV2): "
+            "its folder or model.ckpt prefix. --mode=eval evaluates it (beside its published top-1) and keeps it "
+            "in model_dir for export; training modes fine-tune from it (another class count replaces the head).")
+    init_checkpoint_ema: bool = _field(
+        True, "Load the checkpoint's ExponentialMovingAverage shadows (what the authors evaluate); false: raw.")
+    checkpoint_method: str = _field(
+        "", "How the released checkpoint was trained: baseline, autoaugment, randaugment, advprop, noisystudent, "
+            "lite, imagenet1k, imagenet21k, imagenet21k_ft1k; empty: read from the path (advprop/, noisy_student_...).")
+    input_normalization: str = _field(
+        "", "Input normalization the weights need: imagenet, signed_unit ([-1, 1], AdvProp) or inception "
+            "(127/128, lite); empty: the variant's own. Set from --init_checkpoint and kept in config.yaml.")
+
     # --- data --------------------------------------------------------------
     dataset: str = _field(
         "imagenet2012", "imagenet2012, cifar10, cifar100, cifar10_3class, folder, tfrecord (labels from 1, as the "
@@ -408,6 +422,20 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"--lr_decay_epochs must be > 0, got {config.lr_decay_epochs}")
     if config.eval_every_epochs <= 0:
         raise ValueError(f"--eval_every_epochs must be > 0, got {config.eval_every_epochs}")
+    _validate_released(config)
+
+
+def _validate_released(config: TrainConfig) -> None:
+    from efficientnet_tpu.released.published import METHODS, NORMALIZATIONS  # no TensorFlow
+
+    if config.checkpoint_method and config.checkpoint_method not in METHODS:
+        raise ValueError(f"--checkpoint_method={config.checkpoint_method} is not one of {', '.join(METHODS)}")
+    if config.input_normalization and config.input_normalization not in NORMALIZATIONS:
+        raise ValueError(f"--input_normalization={config.input_normalization} is not one of "
+                         f"{', '.join(NORMALIZATIONS)} (or empty: the variant's own)")
+    if config.init_checkpoint and config.init_weights:
+        raise ValueError("give --init_checkpoint (an authors' released checkpoint) or --init_weights "
+                         "(a Keras file or a run of ours), not both")
 
 
 def replace(config: TrainConfig, **changes: Any) -> TrainConfig:
