@@ -259,7 +259,7 @@ def run(config: TrainConfig, *, progress: bool = True,
         if config.export_dir and strategy_info.is_chief:
             exported = export(config)
             if progress:
-                kind = "a TFLite model" if config.export_format == "tflite" else "SavedModel"
+                kind = "a TFLite model" if config.export_format.startswith("tflite") else "SavedModel"
                 print(f"exported {kind} to {exported}", flush=True)
         return {"step": step, "eval": results, "export_dir": exported, "config": config, "plan": plan}
 

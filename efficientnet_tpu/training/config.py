@@ -25,7 +25,7 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
 PREEMPTION_HANDLERS = ("tensorflow", "signal", "none")
-EXPORT_FORMATS = ("saved_model", "tflite")
+EXPORT_FORMATS = ("saved_model", "tflite", "tflite_int8")
 
 # Keys that decide the network's shape. A model_dir that already holds a run
 # with different values cannot be resumed into: its checkpoint would not fit.
@@ -120,7 +120,8 @@ class TrainConfig:
     keep_checkpoints: int = _field(5, "How many recent checkpoints to keep.")
     export_dir: str | None = _field(None, "Export here at the end: a SavedModel in the next numbered version "
                                           "folder (export_dir/1, 2, ...), or export_dir/model.tflite.")
-    export_format: str = _field("saved_model", "With export_dir: saved_model or tflite.")
+    export_format: str = _field("saved_model", "With export_dir: saved_model, tflite or tflite_int8 "
+                                                "(full-integer for lite0-4, dynamic-range otherwise).")
     deterministic: bool = _field(False, "Seeded data order, seeded initialisation and deterministic ops.")
     seed: int = _field(42, "Seed for initialisation, dropout and the input pipeline.")
     jit_compile: bool = _field(False, "Compile the train step with XLA (TPUs always compile).")
