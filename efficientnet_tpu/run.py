@@ -123,8 +123,9 @@ def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: s
             config.dataset, facts.eval_split, global_batch_size=config.eval_batch_size,
             image_size=config.resolution, training=False, augment="none", data_dir=config.data_dir,
             input_context=context, dtype=dtype, seed=seed, deterministic=config.deterministic,
-            crop_fraction=config.eval_crop_fraction)
+            crop_fraction=config.eval_crop_fraction, resize_method=resize_method)
 
+    resize_method = model_spec(config).resize_method
     return train_fn, eval_fn
 
 

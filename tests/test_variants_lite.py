@@ -89,3 +89,18 @@ def test_lite_normalization_is_inside_the_model():
     model = build_model("lite0", input_shape=(32, 32, 3), num_classes=3)
     norm = model.get_layer("normalization")
     assert norm.mean == (127.0,) * 3 and norm.std == (128.0,) * 3
+
+
+def test_lite_eval_and_serving_resize_bilinearly():
+    import tensorflow as tf
+
+    from efficientnet_tpu.data import preprocess_for_eval
+
+    image = np.random.default_rng(0).uniform(0, 255, (40, 56, 3)).astype("float32")
+    bilinear = np.asarray(preprocess_for_eval(image, 24, 1.0, get_spec("lite0").resize_method))
+    expected = np.clip(tf.image.resize(image, [24, 24], method="bilinear").numpy(), 0, 255)
+    np.testing.assert_allclose(bilinear, expected, atol=1e-4)
+    bicubic = np.asarray(preprocess_for_eval(image, 24, 1.0, get_spec("b0").resize_method))
+    assert np.abs(bicubic - bilinear).max() > 1.0
+    with pytest.raises(ValueError, match="resize method"):
+        preprocess_for_eval(image, 24, 1.0, "nearest")

@@ -24,7 +24,7 @@ def representative_dataset(record: dict[str, Any], num_images: int = REPRESENTAT
     dataset = data_lib.build_dataset(
         record["dataset"], facts.eval_split, global_batch_size=1, image_size=int(record["image_size"]),
         training=False, augment="none", data_dir=record.get("data_dir"),
-        crop_fraction=float(record["eval_crop_fraction"]))
+        crop_fraction=float(record["eval_crop_fraction"]), resize_method=record.get("resize_method", "bicubic"))
 
     def generate():
         taken = 0
@@ -72,5 +72,6 @@ def export_run(model_dir: str, export_dir: str, *, format: str = "saved_model", 
     else:
         target = next_version_dir(export_dir) if versioned else export_dir
         path = export_saved_model(model, target, image_size=int(record["image_size"]),
-                                  crop_fraction=float(record["eval_crop_fraction"]), class_names=class_names)
+                                  crop_fraction=float(record["eval_crop_fraction"]), class_names=class_names,
+                                  resize_method=record.get("resize_method", "bicubic"))
     return os.fspath(path), record

@@ -29,7 +29,7 @@ def tflite_top1(path: str, record: dict, batch_size: int = 50) -> tuple[float, i
     dataset = data_lib.build_dataset(
         record["dataset"], facts.eval_split, global_batch_size=batch_size, image_size=int(record["image_size"]),
         training=False, augment="none", data_dir=record.get("data_dir"),
-        crop_fraction=float(record["eval_crop_fraction"]))
+        crop_fraction=float(record["eval_crop_fraction"]), resize_method=record.get("resize_method", "bicubic"))
     runner = _runner(path)
     correct = total = 0
     for images, labels, mask in dataset:

@@ -81,9 +81,10 @@ class ModelSpec:
     """Everything needed to build, train, evaluate and export one network.
 
     The metadata next to the architecture (resolution, dropout, crop,
-    normalization) is what training, eval and export read, so nobody is told
-    twice. Resizing is bicubic for every variant, as in the reference, and is
-    decided once in the data package's preprocessing.
+    normalization, resize method) is what training, eval and export read, so
+    nobody is told twice. Resizing is bicubic, as in the reference, except at
+    eval and serving of the lite family, whose reference pipeline resizes
+    bilinearly (`resize_method`).
     """
 
     name: str
