@@ -51,6 +51,48 @@ def keras_weight_to_reference(layer_name: str, var: str, scope: str, blocks: dic
     return f"{scope}/{blocks[block]}/{table[part]}/{var}"
 
 
+# google/automl efficientnetv2/effnetv2_model.py names a block's layers by creation order
+# (`get_conv_name`, `get_norm_name`): the non-depthwise convs conv2d, conv2d_1; the norms
+# tpu_batch_normalization, _1, _2; the depthwise conv depthwise_conv2d; SE se/conv2d, se/conv2d_1.
+# Keras Applications' EfficientNetV2 calls the same layers (in that order) expand_conv, project_conv;
+# expand_bn, bn, project_bn; dwconv2; se_reduce, se_expand.
+_V2_CONVS = ("expand_conv", "project_conv")
+_V2_NORMS = ("expand_bn", "bn", "project_bn")
+
+
+def keras_v2_names(model: keras.Model, scope: str) -> dict[tuple[str, str], str]:
+    """(Keras V2 layer, variable) -> automl name, for every weight of a Keras Applications EfficientNetV2."""
+    blocks = _keras_block_order(model)
+    parts: dict[str, set[str]] = {}
+    for layer in model.layers:
+        if layer.name.startswith("block") and layer.weights:
+            block, _, part = layer.name.partition("_")
+            parts.setdefault(block, set()).add(part)
+    names: dict[tuple[str, str], str] = {}
+    for layer in model.layers:
+        if not layer.weights or isinstance(layer, keras.layers.Normalization):
+            continue
+        for weight in layer.weights:
+            if "seed_generator" in weight.path:
+                continue
+            if not layer.name.startswith("block"):
+                names[(layer.name, weight.name)] = keras_weight_to_reference(layer.name, weight.name, scope, {})
+                continue
+            block, _, part = layer.name.partition("_")
+            present = parts[block]
+            if part in _V2_CONVS:
+                index = [p for p in _V2_CONVS if p in present].index(part)
+                sub = "conv2d" if index == 0 else f"conv2d_{index}"
+            elif part in _V2_NORMS:
+                index = [p for p in _V2_NORMS if p in present].index(part)
+                sub = "tpu_batch_normalization" if index == 0 else f"tpu_batch_normalization_{index}"
+            else:
+                sub = {"dwconv2": "depthwise_conv2d", "se_reduce": "se/conv2d", "se_expand": "se/conv2d_1"}[part]
+            var = "depthwise_kernel" if part == "dwconv2" else weight.name
+            names[(layer.name, weight.name)] = f"{scope}/{blocks[block]}/{sub}/{var}"
+    return names
+
+
 def random_value(name: str, shape, rng: np.random.Generator) -> np.ndarray:
     """Random weights; batch-norm statistics far from Keras' (0, 1) start so that a skipped one shows."""
     if name.endswith("moving_variance"):
@@ -63,10 +105,19 @@ def random_value(name: str, shape, rng: np.random.Generator) -> np.ndarray:
     return (rng.normal(0.0, scale, shape)).astype("float32")
 
 
+def _names(keras_model: keras.Model, scope: str) -> dict[tuple[str, str], str]:
+    if scope.startswith("efficientnetv2-"):
+        return keras_v2_names(keras_model, scope)
+    blocks = _keras_block_order(keras_model)
+    return {(layer.name, w.name): keras_weight_to_reference(layer.name, w.name, scope, blocks)
+            for layer in keras_model.layers if layer.weights and not isinstance(layer, keras.layers.Normalization)
+            for w in layer.weights if "seed_generator" not in w.path}
+
+
 def reference_variables(keras_model: keras.Model, scope: str, seed: int = 0) -> dict[str, np.ndarray]:
     """Raw values and EMA shadows (different from the raw ones) for every weight of a Keras Applications model."""
     rng = np.random.default_rng(seed)
-    blocks = _keras_block_order(keras_model)
+    names = _names(keras_model, scope)
     values: dict[str, np.ndarray] = {}
     for layer in keras_model.layers:
         if not layer.weights or isinstance(layer, keras.layers.Normalization):
@@ -74,7 +125,7 @@ def reference_variables(keras_model: keras.Model, scope: str, seed: int = 0) -> 
         for weight in layer.weights:
             if "seed_generator" in weight.path:
                 continue
-            name = keras_weight_to_reference(layer.name, weight.name, scope, blocks)
+            name = names[(layer.name, weight.name)]
             raw = random_value(name, tuple(weight.shape), rng)
             shadow = raw * rng.uniform(0.8, 1.2, raw.shape).astype("float32")
             values[name] = raw
@@ -100,16 +151,17 @@ def write_checkpoint(directory: str, values: dict[str, np.ndarray], extra: dict[
 def load_into_keras(keras_model: keras.Model, values: dict[str, np.ndarray], scope: str, use_ema: bool) -> None:
     """The independent reader: copies the checkpoint values into the Keras Applications model by the
     converter's mapping, and sets its Normalization to the true ImageNet mean and variance."""
-    blocks = _keras_block_order(keras_model)
+    names = _names(keras_model, scope)
     for layer in keras_model.layers:
         if isinstance(layer, keras.layers.Normalization):
             continue
         for weight in layer.weights:
             if "seed_generator" in weight.path:
                 continue
-            name = keras_weight_to_reference(layer.name, weight.name, scope, blocks)
+            name = names[(layer.name, weight.name)]
             weight.assign(values[name + EMA if use_ema else name])
-    set_keras_normalization(keras_model)
+    if not scope.startswith("efficientnetv2-"):  # Keras' V2 normalizes with constants, not weights
+        set_keras_normalization(keras_model)
 
 
 def set_keras_normalization(keras_model: keras.Model) -> None:

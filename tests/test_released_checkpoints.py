@@ -25,7 +25,18 @@ SIZE = 32
 
 
 def _images(seed: int = 1, size: int = SIZE) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(0.0, 255.0, (2, size, size, 3)).astype("float32")
+    """Real photographs (scikit-learn's china.jpg and flower.jpg, shipped with it), cropped at
+    seeded places and resized by our eval transform."""
+    from sklearn.datasets import load_sample_images
+
+    from efficientnet_tpu.data import preprocess_for_eval
+
+    rng = np.random.default_rng(seed)
+    crops = []
+    for photo in load_sample_images().images:
+        top, left = rng.integers(0, 100, 2)
+        crops.append(np.asarray(preprocess_for_eval(photo[top:top + 320, left:left + 320], size, 1.0)))
+    return np.stack(crops).astype("float32")
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +276,18 @@ def test_find_checkpoint_accepts_folder_and_prefix(b0_reference):
     _, _, directory = b0_reference
     assert find_checkpoint(directory) == os.path.join(directory, "model.ckpt")
     assert find_checkpoint(os.path.join(directory, "model.ckpt")) == os.path.join(directory, "model.ckpt")
+
+
+def test_v2_b0_logits_equal_keras_applications_loaded_from_the_same_checkpoint(tmp_path):
+    keras_model = keras.applications.EfficientNetV2B0(weights=None, input_shape=(SIZE, SIZE, 3),
+                                                      classifier_activation=None)
+    values = rc.reference_variables(keras_model, "efficientnetv2-b0", seed=9)
+    rc.write_checkpoint(str(tmp_path), values)
+    ours = efficientnet_tpu.build_model("v2_b0", input_shape=(SIZE, SIZE, 3))
+    report = load_released_checkpoint(ours, str(tmp_path))
+    assert report.model_name == "efficientnetv2-b0" and report.used_ema
+    rc.load_into_keras(keras_model, values, "efficientnetv2-b0", use_ema=True)
+    images = _images(4)
+    theirs = np.asarray(keras_model(images, training=False))
+    assert np.abs(np.asarray(ours(images, training=False)) - theirs).max() < 1e-4
+    assert np.abs(theirs).max() > 0.1
