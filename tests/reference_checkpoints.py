@@ -60,6 +60,15 @@ _V2_CONVS = ("expand_conv", "project_conv")
 _V2_NORMS = ("expand_bn", "bn", "project_bn")
 
 
+def keras_weights(model: keras.Model):
+    """(layer, weight) for every weight of a Keras Applications model but the input normalization."""
+    for layer in model.layers:
+        if layer.weights and not isinstance(layer, keras.layers.Normalization):
+            for weight in layer.weights:
+                if "seed_generator" not in weight.path:
+                    yield layer, weight
+
+
 def keras_v2_names(model: keras.Model, scope: str) -> dict[tuple[str, str], str]:
     """(Keras V2 layer, variable) -> automl name, for every weight of a Keras Applications EfficientNetV2."""
     blocks = _keras_block_order(model)
@@ -69,27 +78,22 @@ def keras_v2_names(model: keras.Model, scope: str) -> dict[tuple[str, str], str]
             block, _, part = layer.name.partition("_")
             parts.setdefault(block, set()).add(part)
     names: dict[tuple[str, str], str] = {}
-    for layer in model.layers:
-        if not layer.weights or isinstance(layer, keras.layers.Normalization):
+    for layer, weight in keras_weights(model):
+        if not layer.name.startswith("block"):
+            names[(layer.name, weight.name)] = keras_weight_to_reference(layer.name, weight.name, scope, {})
             continue
-        for weight in layer.weights:
-            if "seed_generator" in weight.path:
-                continue
-            if not layer.name.startswith("block"):
-                names[(layer.name, weight.name)] = keras_weight_to_reference(layer.name, weight.name, scope, {})
-                continue
-            block, _, part = layer.name.partition("_")
-            present = parts[block]
-            if part in _V2_CONVS:
-                index = [p for p in _V2_CONVS if p in present].index(part)
-                sub = "conv2d" if index == 0 else f"conv2d_{index}"
-            elif part in _V2_NORMS:
-                index = [p for p in _V2_NORMS if p in present].index(part)
-                sub = "tpu_batch_normalization" if index == 0 else f"tpu_batch_normalization_{index}"
-            else:
-                sub = {"dwconv2": "depthwise_conv2d", "se_reduce": "se/conv2d", "se_expand": "se/conv2d_1"}[part]
-            var = "depthwise_kernel" if part == "dwconv2" else weight.name
-            names[(layer.name, weight.name)] = f"{scope}/{blocks[block]}/{sub}/{var}"
+        block, _, part = layer.name.partition("_")
+        present = parts[block]
+        if part in _V2_CONVS:
+            index = [p for p in _V2_CONVS if p in present].index(part)
+            sub = "conv2d" if index == 0 else f"conv2d_{index}"
+        elif part in _V2_NORMS:
+            index = [p for p in _V2_NORMS if p in present].index(part)
+            sub = "tpu_batch_normalization" if index == 0 else f"tpu_batch_normalization_{index}"
+        else:
+            sub = {"dwconv2": "depthwise_conv2d", "se_reduce": "se/conv2d", "se_expand": "se/conv2d_1"}[part]
+        var = "depthwise_kernel" if part == "dwconv2" else weight.name
+        names[(layer.name, weight.name)] = f"{scope}/{blocks[block]}/{sub}/{var}"
     return names
 
 
@@ -110,8 +114,7 @@ def _names(keras_model: keras.Model, scope: str) -> dict[tuple[str, str], str]:
         return keras_v2_names(keras_model, scope)
     blocks = _keras_block_order(keras_model)
     return {(layer.name, w.name): keras_weight_to_reference(layer.name, w.name, scope, blocks)
-            for layer in keras_model.layers if layer.weights and not isinstance(layer, keras.layers.Normalization)
-            for w in layer.weights if "seed_generator" not in w.path}
+            for layer, w in keras_weights(keras_model)}
 
 
 def reference_variables(keras_model: keras.Model, scope: str, seed: int = 0) -> dict[str, np.ndarray]:
@@ -119,17 +122,11 @@ def reference_variables(keras_model: keras.Model, scope: str, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     names = _names(keras_model, scope)
     values: dict[str, np.ndarray] = {}
-    for layer in keras_model.layers:
-        if not layer.weights or isinstance(layer, keras.layers.Normalization):
-            continue
-        for weight in layer.weights:
-            if "seed_generator" in weight.path:
-                continue
-            name = names[(layer.name, weight.name)]
-            raw = random_value(name, tuple(weight.shape), rng)
-            shadow = raw * rng.uniform(0.8, 1.2, raw.shape).astype("float32")
-            values[name] = raw
-            values[name + EMA] = shadow
+    for layer, weight in keras_weights(keras_model):
+        name = names[(layer.name, weight.name)]
+        raw = random_value(name, tuple(weight.shape), rng)
+        values[name] = raw
+        values[name + EMA] = raw * rng.uniform(0.8, 1.2, raw.shape).astype("float32")
     return values
 
 
@@ -152,14 +149,9 @@ def load_into_keras(keras_model: keras.Model, values: dict[str, np.ndarray], sco
     """The independent reader: copies the checkpoint values into the Keras Applications model by the
     converter's mapping, and sets its Normalization to the true ImageNet mean and variance."""
     names = _names(keras_model, scope)
-    for layer in keras_model.layers:
-        if isinstance(layer, keras.layers.Normalization):
-            continue
-        for weight in layer.weights:
-            if "seed_generator" in weight.path:
-                continue
-            name = names[(layer.name, weight.name)]
-            weight.assign(values[name + EMA if use_ema else name])
+    for layer, weight in keras_weights(keras_model):
+        name = names[(layer.name, weight.name)]
+        weight.assign(values[name + EMA if use_ema else name])
     if not scope.startswith("efficientnetv2-"):  # Keras' V2 normalizes with constants, not weights
         set_keras_normalization(keras_model)
 
