@@ -88,7 +88,8 @@ def main(argv: Sequence[str]) -> int:
     weights = "EMA weights" if record.get("used_ema") else "raw weights"
     size = f", {tf.io.gfile.stat(path).length / 1e6:.2f} MB" if FLAGS.format.startswith("tflite") else ""
     scheme = f", {record['quantization'].replace('_', '-')} quantization" if "quantization" in record else ""
-    print(f"exported a {FORMATS[FLAGS.format]} of {record.get('checkpoint')} (step {record.get('step')}, "
+    article = "an" if FORMATS[FLAGS.format][0] in "aeiou" else "a"
+    print(f"exported {article} {FORMATS[FLAGS.format]} of {record.get('checkpoint')} (step {record.get('step')}, "
           f"{weights}{scheme}{size}) to {path}")
     return exit_codes.OK
 
