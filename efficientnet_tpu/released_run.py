@@ -23,11 +23,14 @@ HEAD_KERNEL = "/head/dense/kernel"
 
 
 def recorded_normalization(config: TrainConfig) -> TrainConfig:
-    """A model_dir that once loaded released weights keeps their normalization on later runs."""
-    if config.input_normalization or not tf.io.gfile.exists(config_lib.config_path(config.model_dir)):
+    """A model_dir that once loaded released weights keeps their normalization (and training method,
+    for the published number) on later runs."""
+    if not tf.io.gfile.exists(config_lib.config_path(config.model_dir)):
         return config
-    previous = config_lib.load_run_config(config.model_dir).get("input_normalization") or ""
-    return config_lib.replace(config, input_normalization=previous) if previous else config
+    previous = config_lib.load_run_config(config.model_dir)
+    changes = {key: previous[key] for key in ("input_normalization", "checkpoint_method")
+               if not getattr(config, key) and previous.get(key)}
+    return config_lib.replace(config, **changes) if changes else config
 
 
 def checkpoint_classes(path: str) -> int:
@@ -76,6 +79,11 @@ def load(model: keras.Model, config: TrainConfig) -> str:
     report = load_released_checkpoint(model, config.init_checkpoint, use_ema=config.init_checkpoint_ema,
                                       include_head=same_head)
     return f"{report.summary()}; inputs normalized as {config.input_normalization or 'the variant does'}"
+
+
+def shows_published(config: TrainConfig, step: int) -> bool:
+    """An eval of released weights as released (step 0): the published number is the one to compare."""
+    return config.mode == "eval" and bool(config.checkpoint_method) and step == 0
 
 
 def eval_line(config: TrainConfig, results: dict) -> str:

@@ -251,7 +251,8 @@ def run(config: TrainConfig, *, progress: bool = True,
                 results = trainer.evaluate()
                 if from_released and strategy_info.is_chief:
                     trainer.save()  # model_dir now holds the released weights: export reads them from here
-            if from_released and results is not None and progress and strategy_info.is_chief:
+            if results is not None and released_run.shows_published(config, trainer.step) and progress \
+                    and strategy_info.is_chief:
                 print(released_run.eval_line(config, results), flush=True)
             step = trainer.step
         finally:

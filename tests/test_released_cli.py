@@ -48,6 +48,10 @@ def test_eval_from_a_released_checkpoint_prints_the_published_top1_and_keeps_it(
     record = yaml.safe_load((model_dir / "config.yaml").read_text())
     assert record["checkpoint_method"] == "baseline" and record["input_normalization"] == ""
     assert any(name.startswith("ckpt-") for name in os.listdir(model_dir))
+    # Evaluating the kept weights again needs neither the checkpoint path nor the method.
+    argv = [a for a in _argv(model_dir, baseline) if not a.startswith("--init_checkpoint")]
+    assert train.main_cli(argv) == exit_codes.OK
+    assert "published 76.7% for b0 (baseline" in capsys.readouterr().out
 
 
 def test_advprop_weights_record_signed_unit_inputs_for_eval_and_export(tmp_path, b0_digits_checkpoint):
