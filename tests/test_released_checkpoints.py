@@ -291,3 +291,11 @@ def test_v2_b0_logits_equal_keras_applications_loaded_from_the_same_checkpoint(t
     theirs = np.asarray(keras_model(images, training=False))
     assert np.abs(np.asarray(ours(images, training=False)) - theirs).max() < 1e-4
     assert np.abs(theirs).max() > 0.1
+
+
+def test_a_checkpoint_file_naming_the_authors_own_paths_still_finds_the_local_prefix(tmp_path, b0_reference):
+    _, values, _ = b0_reference
+    directory = _rewrite(tmp_path, values)
+    with open(os.path.join(directory, "checkpoint"), "w", encoding="utf-8") as f:
+        f.write('model_checkpoint_path: "/placer/prod/home/efficientnet/model.ckpt-218380"\n')
+    assert find_checkpoint(directory) == os.path.join(directory, "model.ckpt")
