@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from efficientnet_tpu.model import (ModelSpec, build_feature_extractor, build_model, count_macs,
                                         feature_endpoints, get_spec, list_variants)
+    from efficientnet_tpu.released import load_released_checkpoint
 
 __version__ = "0.1.0"
 
@@ -25,10 +26,13 @@ __all__ = [
     "feature_endpoints",
     "get_spec",
     "list_variants",
+    "load_released_checkpoint",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "load_released_checkpoint":  # reads tf.train checkpoints: TensorFlow, outside the model package
+        return importlib.import_module("efficientnet_tpu.released").load_released_checkpoint
     if name in __all__:
         return getattr(importlib.import_module("efficientnet_tpu.model"), name)
     raise AttributeError(f"module 'efficientnet_tpu' has no attribute {name!r}")

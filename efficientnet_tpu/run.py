@@ -22,6 +22,7 @@ from efficientnet_tpu.model.specs import ModelSpec
 from efficientnet_tpu.training import config as config_lib
 from efficientnet_tpu.export.from_run import export_run
 from efficientnet_tpu.training import init_weights as init_lib
+from efficientnet_tpu import released_run
 from efficientnet_tpu.training.checkpoint import checkpoint_steps
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.loop import Trainer
@@ -126,8 +127,9 @@ def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: s
             config.dataset, facts.eval_split, global_batch_size=config.eval_batch_size,
             image_size=config.resolution, training=False, augment="none", data_dir=config.data_dir,
             input_context=context, dtype=dtype, seed=seed, deterministic=config.deterministic,
-            crop_fraction=config.eval_crop_fraction)
+            crop_fraction=config.eval_crop_fraction, resize_method=resize_method)
 
+    resize_method = model_spec(config).resize_method
     return train_fn, eval_fn
 
 
@@ -231,9 +233,13 @@ def run(config: TrainConfig, *, progress: bool = True,
         config, recipe = progressive_config(config)
         plan = plan_run(config, data_lib.dataset_info(config.dataset, config.data_dir), spec)
         config, dataset = plan.config, plan.dataset
+        config = released_run.recorded_normalization(released_run.prepare(config))
         model_dir = config.model_dir
         has_checkpoint = bool(checkpoint_steps(model_dir)) if tf.io.gfile.exists(model_dir) else False
-        if config.mode == "eval" and not has_checkpoint:
+        from_released = bool(config.init_checkpoint) and not has_checkpoint
+        if from_released:  # every checkpoint error now, while model_dir is untouched
+            released_run.check_loads(config)
+        if config.mode == "eval" and not has_checkpoint and not from_released:
             raise FileNotFoundError(f"--mode=eval but {model_dir} holds no checkpoint; "
                                     "train first (--mode=train or train_and_eval)")
         if config.init_weights and config.mode != "eval" and not has_checkpoint:
@@ -260,8 +266,10 @@ def run(config: TrainConfig, *, progress: bool = True,
             trainer.log_model_size()
             step = trainer.restore()
             # Only now, with the checkpoint restored (or none to restore), is the config the run's.
-            if strategy_info.is_chief and config.mode != "eval":
+            if strategy_info.is_chief and (config.mode != "eval" or from_released):
                 config_lib.dump(config, model_dir)
+            if from_released:
+                trainer.initialize_from(lambda model: released_run.load(model, config))
             if config.init_weights and config.mode != "eval" and not has_checkpoint:
                 # Fresh runs only: a resumed fine-tuning run keeps its own checkpoint.
                 trainer.initialize_from(lambda model: init_lib.initialize(model, config))
@@ -282,6 +290,11 @@ def run(config: TrainConfig, *, progress: bool = True,
                     results = trainer.evaluate()
             else:
                 results = trainer.evaluate()
+                if from_released and strategy_info.is_chief:
+                    trainer.save()  # model_dir now holds the released weights: export reads them from here
+            if results is not None and released_run.shows_published(config, trainer.step) and progress \
+                    and strategy_info.is_chief:
+                print(released_run.eval_line(config, results), flush=True)
             step = trainer.step
         finally:
             trainer.close()
@@ -289,7 +302,7 @@ def run(config: TrainConfig, *, progress: bool = True,
         if config.export_dir and strategy_info.is_chief:
             exported = export(config)
             if progress:
-                kind = "a TFLite model" if config.export_format == "tflite" else "SavedModel"
+                kind = "a TFLite model" if config.export_format.startswith("tflite") else "SavedModel"
                 print(f"exported {kind} to {exported}", flush=True)
         return {"step": step, "eval": results, "export_dir": exported, "config": config, "plan": plan}
 

@@ -84,7 +84,7 @@ def test_tflite_format_writes_model_and_labels(model_dir, tmp_path):
 @pytest.mark.parametrize("args, phrase", [
     ((), "--model_dir is required"),
     (("--model_dir=MODEL_DIR", "--export_dir=OUT", "--format=onnx"),
-     "--format=onnx is not supported; use one of saved_model, tflite"),
+     "--format=onnx is not supported; use one of saved_model, tflite, tflite_int8"),
     (("--model_dir=EMPTY_RUN", "--export_dir=OUT"), "no checkpoint in"),
 ])
 def test_bad_command_lines_print_one_line_and_fail(model_dir, tmp_path, args, phrase):

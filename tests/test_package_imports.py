@@ -178,7 +178,7 @@ def test_the_module_graph_sees_a_cycle_written_into_the_package(tmp_path, monkey
 # written as stage tables. They describe, resolve and validate networks without Keras.
 KERAS_FREE = ("efficientnet_tpu.model.blocktypes", "efficientnet_tpu.model.specs", "efficientnet_tpu.model.variants",
               "efficientnet_tpu.model.knobs", "efficientnet_tpu.model.presets", "efficientnet_tpu.model.v2",
-              "efficientnet_tpu.model.baseline_specs")
+              "efficientnet_tpu.model.lite", "efficientnet_tpu.model.baseline_specs")
 
 
 def _closure(start: str, edges: dict[str, set[str]]) -> set[str]:
@@ -206,7 +206,7 @@ def test_every_variant_resolves_without_loading_keras():
         "package = types.ModuleType('efficientnet_tpu.model')\n"
         f"package.__path__ = [{os.path.join(PACKAGE, 'model')!r}]\n"
         "sys.modules['efficientnet_tpu.model'] = package\n"
-        "from efficientnet_tpu.model import baseline_specs, knobs, presets, v2, variants\n"
+        "from efficientnet_tpu.model import baseline_specs, knobs, lite, presets, v2, variants\n"
         "from efficientnet_tpu.model.specs import resolve_blocks\n"
         "names = variants.list_variants()\n"
         "for name in names:\n"
@@ -214,7 +214,7 @@ def test_every_variant_resolves_without_loading_keras():
         "resolve_blocks(variants.get_spec('b0', phi=1, stage_blocks={3: 'meconv'}, remove_stages=[2]))\n"
         "loaded = sorted({'keras', 'tensorflow', 'jax'} & set(sys.modules))\n"
         "assert not loaded, loaded\n"
-        "assert {'b0', 'b7', 'b0_compact', 'v2_s', 'resnet152', 'baseline_convnet'} <= set(names), names\n"
+        "assert {'b0', 'b7', 'b0_compact', 'lite0', 'lite4', 'v2_s', 'resnet152', 'baseline_convnet'} <= set(names), names\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, PYTHONPATH=os.path.dirname(PACKAGE)))

@@ -177,7 +177,7 @@ def _training_dataset(source: Source, split: str, *, batch_size: int, image_size
 
 def _eval_dataset(source: Source, split: str, *, batch_size: int, shard_batch: int,
                   image_size: int, crop_fraction: float, num_shards: int, shard_index: int,
-                  dtype: tf.DType) -> tf.data.Dataset:
+                  dtype: tf.DType, resize_method: str = "bicubic") -> tf.data.Dataset:
     num_examples = source.num_examples(split)
     if num_examples == 0:
         raise ValueError(f"split {split!r} of dataset {source.name!r} has no examples")
@@ -186,8 +186,8 @@ def _eval_dataset(source: Source, split: str, *, batch_size: int, shard_batch: i
     if source.cacheable:
         dataset = dataset.cache()
     dataset = dataset.map(
-        lambda image, label: (tf.cast(preprocess_for_eval(image, image_size, crop_fraction),
-                                      dtype), label),
+        lambda image, label: (tf.cast(preprocess_for_eval(image, image_size, crop_fraction,
+                                                          resize_method), dtype), label),
         num_parallel_calls=tf.data.AUTOTUNE)
     return pad_and_batch_eval(
         skip_unreadable(source, dataset), examples_per_shard=eval_examples_per_shard(
@@ -203,7 +203,7 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
                   randaugment_num_layers: int = 2,
                   randaugment_magnitude: float = 10.0,
                   crop_area_range: tuple[float, float] = CROP_AREA_RANGE,
-                  flip: bool = True, augment_semantics: str = "reference",
+                  flip: bool = True, augment_semantics: str = "reference", resize_method: str = "bicubic",
                   mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0,
                   num_classes: int | None = None) -> tf.data.Dataset:
     """The input pipeline of `split` of dataset `name`.
@@ -225,6 +225,8 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
     semantics: "reference" (the released checkpoints' code) or "paper".
     `mixup_alpha` / `cutmix_alpha` > 0 mix each training batch (data/mixing.py)
     and make its labels float32 [B, num_classes] (default: the dataset's classes).
+    `resize_method` is the eval resize (the spec's: bilinear for the lite networks); training
+    crops resize bicubically.
     `deterministic=True` fixes the training order and augmentation (seed 0
     unless `seed` is given) at some cost in speed; eval is always in the
     split's stored order.
@@ -265,7 +267,7 @@ def build_dataset(name: str, split: str, *, global_batch_size: int, image_size: 
         dataset = _eval_dataset(
             source, split, batch_size=batch_size, shard_batch=shard_batch, image_size=image_size,
             crop_fraction=crop_fraction, num_shards=num_shards, shard_index=shard_index,
-            dtype=dtype)
+            dtype=dtype, resize_method=resize_method)
 
     if training and (mixup_alpha or cutmix_alpha):
         mix_seed = (random.SystemRandom().randrange(2**40) if seed is None else seed)

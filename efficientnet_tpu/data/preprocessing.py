@@ -4,6 +4,7 @@ Training crops an Inception-style random box (area 0.08-1, aspect 3/4-4/3,
 10 attempts, center-crop fallback) and decodes only that box of a JPEG
 (`decode_and_crop_jpeg`), which is most of the pipeline's speed. Eval takes a
 center square of `crop_fraction` of the shorter side. Both resize bicubically
+(eval and serving of the lite networks bilinearly, their reference's resize)
 to the output size and keep pixels as floats in [0, 255]: normalization
 belongs to the model. Randomness is stateless (an explicit `[2]` seed per
 example) so a seeded pipeline is reproducible whatever the parallelism.
@@ -122,16 +123,23 @@ def inception_crop_window(shape: tf.Tensor, seed: tf.Tensor, image_size: int,
                  for center, chosen in zip(center_window, random_window))
 
 
-def resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
-    """Bicubic resize to `[image_size, image_size, 3]` float32, clipped to [0, 255].
+RESIZE_METHODS = ("bicubic", "bilinear")
 
-    Bicubic overshoots at edges; clipping keeps the promised pixel range.
+
+def resize(image: tf.Tensor, image_size: int, method: str = "bicubic") -> tf.Tensor:
+    """Resize to `[image_size, image_size, 3]` float32, clipped to [0, 255].
+
+    Bicubic (the reference's default) overshoots at edges; clipping keeps the
+    promised pixel range. The lite networks' reference pipeline is bilinear
+    (`ModelSpec.resize_method`).
     """
+    if method not in RESIZE_METHODS:
+        raise ValueError(f"resize method must be one of {', '.join(RESIZE_METHODS)}, got {method!r}")
     static = image.shape
     if static[0] == image_size and static[1] == image_size:
         resized = tf.cast(image, tf.float32)
     else:
-        resized = tf.image.resize(image, [image_size, image_size], method="bicubic")
+        resized = tf.image.resize(image, [image_size, image_size], method=method)
         resized = tf.clip_by_value(resized, 0.0, 255.0)
     return tf.ensure_shape(resized, [image_size, image_size, 3])
 
@@ -151,7 +159,7 @@ def _as_rgb(image: tf.Tensor) -> tf.Tensor:
 
 
 def preprocess_for_eval(image: tf.Tensor, image_size: int,
-                        crop_fraction: float | None = None) -> tf.Tensor:
+                        crop_fraction: float | None = None, resize_method: str = "bicubic") -> tf.Tensor:
     """The eval transform, shared by the eval pipeline and the exported model.
 
     `image` is encoded JPEG/PNG bytes (decoded fused with the crop) or a
@@ -169,7 +177,7 @@ def preprocess_for_eval(image: tf.Tensor, image_size: int,
     else:
         image = _as_rgb(image)
         cropped = image if crop_fraction == 1.0 else _crop(image, window_fn(tf.shape(image)))
-    return resize(cropped, image_size)
+    return resize(cropped, image_size, resize_method)
 
 
 def inception_crop(image_bytes: tf.Tensor, image_size: int, seed: tf.Tensor,

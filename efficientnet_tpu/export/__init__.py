@@ -8,8 +8,9 @@ and ``export_tflite`` export any Keras classifier.
     saved_model.py  export_saved_model: argument checks, float32 rebuild, the archive
     serving.py      the signatures: input checks, eval preprocessing, outputs
     precision.py    rebuilding a mixed-precision model in float32
-    tflite.py       the float TFLite flatbuffer (and labels.txt)
-    from_run.py     export_run: a run's model_dir to a SavedModel or TFLite file
+    tflite.py       the TFLite flatbuffer, float or int8 (and labels.txt)
+    tflite_eval.py  top-1 of a TFLite file on a run's eval split (what int8 costs)
+    from_run.py     export_run: a run's model_dir to a SavedModel or TFLite file (float or int8)
     cli.py          the command line
 """
 

@@ -86,8 +86,11 @@ def main(argv: Sequence[str]) -> int:
         return exit_codes.fail(f"export failed with {type(error).__name__}: {exit_codes.one_line(error)} "
                                "(run with --verbosity=1 for the traceback)", exit_codes.INTERNAL)
     weights = "EMA weights" if record.get("used_ema") else "raw weights"
-    print(f"exported a {FORMATS[FLAGS.format]} of {record.get('checkpoint')} (step {record.get('step')}, "
-          f"{weights}) to {path}")
+    size = f", {tf.io.gfile.stat(path).length / 1e6:.2f} MB" if FLAGS.format.startswith("tflite") else ""
+    scheme = f", {record['quantization'].replace('_', '-')} quantization" if "quantization" in record else ""
+    article = "an" if FORMATS[FLAGS.format][0] in "aeiou" else "a"
+    print(f"exported {article} {FORMATS[FLAGS.format]} of {record.get('checkpoint')} (step {record.get('step')}, "
+          f"{weights}{scheme}{size}) to {path}")
     return exit_codes.OK
 
 

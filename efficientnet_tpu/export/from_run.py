@@ -5,7 +5,38 @@ from __future__ import annotations
 import os
 from typing import Any
 
-FORMATS = {"saved_model": "SavedModel", "tflite": "TFLite model"}
+FORMATS = {"saved_model": "SavedModel", "tflite": "TFLite model", "tflite_int8": "int8 TFLite model"}
+# Images of the run's own eval split that calibrate a full-integer model's activations.
+REPRESENTATIVE_IMAGES = 256
+
+
+def int8_scheme(variant: str) -> str:
+    """Full-integer for lite0..lite4 (designed for it: ReLU6, no SE), dynamic-range for the others."""
+    return "full_integer" if variant.startswith("lite") else "dynamic_range"
+
+
+def representative_dataset(record: dict[str, Any], num_images: int = REPRESENTATIVE_IMAGES):
+    """A generator of [images] batches from the run's eval split, preprocessed as at eval time."""
+    # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu import data as data_lib
+
+    facts = data_lib.dataset_info(record["dataset"], record.get("data_dir"))
+    dataset = data_lib.build_dataset(
+        record["dataset"], facts.eval_split, global_batch_size=1, image_size=int(record["image_size"]),
+        training=False, augment="none", data_dir=record.get("data_dir"),
+        crop_fraction=float(record["eval_crop_fraction"]), resize_method=record.get("resize_method", "bicubic"))
+
+    def generate():
+        taken = 0
+        for batch in dataset:
+            images, mask = batch[0], (batch[2] if len(batch) > 2 else None)
+            if mask is not None and not bool(mask.numpy().all()):
+                continue  # padding of the last eval batch, not an image
+            yield [images.numpy()]
+            taken += 1
+            if taken >= num_images:
+                return
+    return generate
 
 
 def export_run(model_dir: str, export_dir: str, *, format: str = "saved_model",  # pylint: disable=redefined-builtin
@@ -32,8 +63,15 @@ def export_run(model_dir: str, export_dir: str, *, format: str = "saved_model", 
     class_names = record.get("class_names")
     if format == "tflite":
         path = export_tflite(model, export_dir, image_size=int(record["image_size"]), class_names=class_names)
+    elif format == "tflite_int8":
+        scheme = int8_scheme(str(record.get("variant", "")))
+        path = export_tflite(model, export_dir, image_size=int(record["image_size"]), class_names=class_names,
+                             quantization=scheme, representative_dataset=representative_dataset(record)
+                             if scheme == "full_integer" else None)
+        record = {**record, "quantization": scheme}
     else:
         target = next_version_dir(export_dir) if versioned else export_dir
         path = export_saved_model(model, target, image_size=int(record["image_size"]),
-                                  crop_fraction=float(record["eval_crop_fraction"]), class_names=class_names)
+                                  crop_fraction=float(record["eval_crop_fraction"]), class_names=class_names,
+                                  resize_method=record.get("resize_method", "bicubic"))
     return os.fspath(path), record

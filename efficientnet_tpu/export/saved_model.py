@@ -67,17 +67,19 @@ def _check_crop_fraction(crop_fraction: float) -> None:
 
 
 def build_serving_functions(model: keras.Model, *, image_size: int, crop_fraction: float,
-                            class_names: Sequence[str] | None = None) -> ServingFunctions:
+                            class_names: Sequence[str] | None = None,
+                            resize_method: str = "bicubic") -> ServingFunctions:
     """Checks the arguments and wraps a float32 version of ``model`` for serving."""
     check_serving_arguments(model, image_size=image_size, class_names=class_names)
     _check_crop_fraction(crop_fraction)
     return ServingFunctions(as_float32_model(model), image_size=image_size,
-                            crop_fraction=crop_fraction, class_names=class_names)
+                            crop_fraction=crop_fraction, class_names=class_names,
+                            resize_method=resize_method)
 
 
 def export_saved_model(model: keras.Model, export_dir: str, *, image_size: int,
                        crop_fraction: float,
-                       class_names: Sequence[str] | None = None) -> str:
+                       class_names: Sequence[str] | None = None, resize_method: str = "bicubic") -> str:
     """Writes ``model`` to ``export_dir`` as a SavedModel and returns the path.
 
     Signatures (inputs and outputs float32 whatever the training precision):
@@ -85,7 +87,7 @@ def export_saved_model(model: keras.Model, export_dir: str, *, image_size: int,
         with pixels in [0, 255];
       - ``serve_image_bytes``: ``image_bytes`` string [batch] of encoded JPEG or
         PNG files, decoded, center-cropped to ``crop_fraction`` and resized by
-        ``efficientnet_tpu.data.preprocess_for_eval``.
+        ``efficientnet_tpu.data.preprocess_for_eval`` (``resize_method``: the spec's).
     Both return ``logits`` float32 [batch, classes], ``probabilities`` float32
     [batch, classes], ``classes`` int64 [batch] and, when ``class_names`` is
     given, ``class_names`` string [batch] (the predicted class's name).
@@ -97,8 +99,8 @@ def export_saved_model(model: keras.Model, export_dir: str, *, image_size: int,
     Serving and ``saved_model_cli run`` can restore; a Keras 3 model saved as a
     tracked attribute loads in Python but not there.
     """
-    functions = build_serving_functions(model, image_size=image_size,
-                                        crop_fraction=crop_fraction, class_names=class_names)
+    functions = build_serving_functions(model, image_size=image_size, crop_fraction=crop_fraction,
+                                        class_names=class_names, resize_method=resize_method)
     archive = keras.export.ExportArchive()
     archive.track(functions.model)
     archive.add_endpoint(SERVING_DEFAULT, functions.serve,

@@ -91,10 +91,11 @@ class ServingFunctions:
     """
 
     def __init__(self, model: keras.Model, *, image_size: int, crop_fraction: float,
-                 class_names: Sequence[str] | None = None) -> None:
+                 class_names: Sequence[str] | None = None, resize_method: str = "bicubic") -> None:
         self.model = model
         self.image_size = int(image_size)
         self.crop_fraction = float(crop_fraction)
+        self.resize_method = resize_method
         self.class_names = tuple(class_names) if class_names is not None else None
         self.images_spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32,
                                          name=IMAGES_INPUT)
@@ -126,9 +127,9 @@ class ServingFunctions:
     def serve_image_bytes(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
         """``serve_image_bytes``: encoded JPEG/PNG, the eval transform, then ``predict``."""
         image_bytes = _checked_image_bytes(image_bytes)
-        size, crop_fraction = self.image_size, self.crop_fraction
+        size, crop_fraction, method = self.image_size, self.crop_fraction, self.resize_method
         images = tf.map_fn(
-            lambda encoded: preprocess_for_eval(encoded, size, crop_fraction),
+            lambda encoded: preprocess_for_eval(encoded, size, crop_fraction, method),
             image_bytes,
             fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
         return self.predict(images)

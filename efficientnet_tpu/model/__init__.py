@@ -14,7 +14,7 @@ from efficientnet_tpu.model.variants import get_spec, list_variants
 # The variant families: each registers its networks (`variants.register`) and knobs
 # (`register_spec_override`) when imported, so the package loads them all here. The block
 # types are declared in blocktypes.py and their layers registered by the modules builder imports.
-from efficientnet_tpu.model import knobs, presets, v2, baseline_specs, baselines  # noqa: E402,F401  isort: skip
+from efficientnet_tpu.model import knobs, presets, lite, v2, baseline_specs, baselines  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "BlockSpec",

@@ -25,6 +25,7 @@ SE_SCOPES = ("all", "noskip", "hasskip")
 ROUNDING_RULES = ("v1", "v2")
 MECONV_EXPANSIONS = ("none", "stride2", "resize", "out")
 FAMILIES = ("efficientnet", "convnet", "resnet")
+RESIZE_METHODS = ("bicubic", "bilinear")
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,10 @@ class ModelSpec:
     """Everything needed to build, train, evaluate and export one network.
 
     The metadata next to the architecture (resolution, dropout, crop,
-    normalization) is what training, eval and export read, so nobody is told
-    twice. Resizing is bicubic for every variant, as in the reference, and is
-    decided once in the data package's preprocessing.
+    normalization, resize method) is what training, eval and export read, so
+    nobody is told twice. Resizing is bicubic, as in the reference, except at
+    eval and serving of the lite family, whose reference pipeline resizes
+    bilinearly (`resize_method`).
     """
 
     name: str
@@ -112,6 +114,8 @@ class ModelSpec:
     min_depth: int | None = None
     rounding: str = "v1"
     scale_stem_head: bool = True
+    # The lite builder (fix_head_stem) also keeps the first and last stage's repeats unscaled.
+    scale_first_last_repeats: bool = True
     meconv_expand: str = "none"
     phi: float | None = None
     # None: the reference rule resolution / (resolution + 32). Models at their
@@ -119,6 +123,7 @@ class ModelSpec:
     crop_fraction: float | None = None
     mean: tuple[float, float, float] = IMAGENET_MEAN_RGB
     std: tuple[float, float, float] = IMAGENET_STD_RGB
+    resize_method: str = "bicubic"
     extra: tuple[tuple[str, object], ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -129,6 +134,7 @@ class ModelSpec:
         _check_choice("meconv_expand", self.meconv_expand, MECONV_EXPANSIONS)
         _check_choice("activation", self.activation, ("swish", "relu6", "relu"))
         _check_choice("se_activation", self.se_activation, ("swish", "relu"))
+        _check_choice("resize_method", self.resize_method, RESIZE_METHODS)
         if self.resolution < 8:
             raise ValueError(f"resolution must be at least 8 pixels, got {self.resolution}.")
         if not 0.0 <= self.dropout_rate < 1.0:
@@ -249,9 +255,12 @@ def resolve_blocks(spec: ModelSpec) -> list[BlockSpec]:
     """The concrete blocks of a spec: scaled widths and depths, SE placement, drop rates."""
     plan: list[tuple[int, StageSpec, int, int, int]] = []  # (stage number, stage, c_in, c_out, stride)
     channels = spec.stem_out  # each block reads what the previous one wrote, so removed stages just vanish
+    last = len(spec.stages) - 1
     for index, stage in enumerate(spec.stages):
         c_out = spec.round_filters(stage.out_channels)
-        for repeat in range(round_repeats(stage.repeats, spec.depth_coefficient)):
+        fixed = not spec.scale_first_last_repeats and index in (0, last)
+        repeats = stage.repeats if fixed else round_repeats(stage.repeats, spec.depth_coefficient)
+        for repeat in range(repeats):
             plan.append((index + 2, stage, channels, c_out, stage.stride if repeat == 0 else 1))
             channels = c_out
     total = len(plan)

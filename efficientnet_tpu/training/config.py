@@ -25,7 +25,7 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
 PREEMPTION_HANDLERS = ("tensorflow", "signal", "none")
-EXPORT_FORMATS = ("saved_model", "tflite")
+EXPORT_FORMATS = ("saved_model", "tflite", "tflite_int8")
 
 # Keys that decide the network's shape. A model_dir that already holds a run
 # with different values cannot be resumed into: its checkpoint would not fit.
@@ -64,6 +64,20 @@ class TrainConfig:
               "('{\"se_position\": \"end\", \"stage_blocks\": {3: \"conv31\"}}') or k=v pairs "
               "('se_position=end,width_coefficient=1.2'); in YAML a mapping. Checked against the variant "
               "when the run starts (the error names the valid keys).")
+
+    # --- released checkpoints: the authors' TF1/automl weights (efficientnet_tpu/released) ---
+    init_checkpoint: str = _field(
+        "", "An authors' released tf.train checkpoint (tensorflow/tpu B0-B7 and lite0-4, automl EfficientNetV2): "
+            "its folder or model.ckpt prefix. --mode=eval evaluates it (beside its published top-1) and keeps it "
+            "in model_dir for export; training modes fine-tune from it (another class count replaces the head).")
+    init_checkpoint_ema: bool = _field(
+        True, "Load the checkpoint's ExponentialMovingAverage shadows (what the authors evaluate); false: raw.")
+    checkpoint_method: str = _field(
+        "", "How the released checkpoint was trained: baseline, autoaugment, randaugment, advprop, noisystudent, "
+            "lite, imagenet1k, imagenet21k, imagenet21k_ft1k; empty: read from the path (advprop/, noisy_student_...).")
+    input_normalization: str = _field(
+        "", "Input normalization the weights need: imagenet, signed_unit ([-1, 1], AdvProp) or inception "
+            "(127/128, lite); empty: the variant's own. Set from --init_checkpoint and kept in config.yaml.")
 
     # --- data --------------------------------------------------------------
     dataset: str = _field(
@@ -106,7 +120,8 @@ class TrainConfig:
     keep_checkpoints: int = _field(5, "How many recent checkpoints to keep.")
     export_dir: str | None = _field(None, "Export here at the end: a SavedModel in the next numbered version "
                                           "folder (export_dir/1, 2, ...), or export_dir/model.tflite.")
-    export_format: str = _field("saved_model", "With export_dir: saved_model or tflite.")
+    export_format: str = _field("saved_model", "With export_dir: saved_model, tflite or tflite_int8 "
+                                                "(full-integer for lite0-4, dynamic-range otherwise).")
     deterministic: bool = _field(False, "Seeded data order, seeded initialisation and deterministic ops.")
     seed: int = _field(42, "Seed for initialisation, dropout and the input pipeline.")
     jit_compile: bool = _field(False, "Compile the train step with XLA (TPUs always compile).")
@@ -441,6 +456,20 @@ def validate(config: TrainConfig) -> None:
     for name in ("mixup_alpha", "cutmix_alpha"):
         if not (math.isfinite(getattr(config, name)) and getattr(config, name) >= 0):
             raise ValueError(f"--{name} must be a finite number >= 0 (0 turns it off), got {getattr(config, name)}")
+    _validate_released(config)
+
+
+def _validate_released(config: TrainConfig) -> None:
+    from efficientnet_tpu.released.published import METHODS, NORMALIZATIONS  # no TensorFlow
+
+    if config.checkpoint_method and config.checkpoint_method not in METHODS:
+        raise ValueError(f"--checkpoint_method={config.checkpoint_method} is not one of {', '.join(METHODS)}")
+    if config.input_normalization and config.input_normalization not in NORMALIZATIONS:
+        raise ValueError(f"--input_normalization={config.input_normalization} is not one of "
+                         f"{', '.join(NORMALIZATIONS)} (or empty: the variant's own)")
+    if config.init_checkpoint and config.init_weights:
+        raise ValueError("give --init_checkpoint (an authors' released checkpoint) or --init_weights "
+                         "(a Keras file or a run of ours), not both")
 
 
 def replace(config: TrainConfig, **changes: Any) -> TrainConfig:

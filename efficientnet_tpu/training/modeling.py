@@ -74,6 +74,10 @@ def spec_overrides(config: TrainConfig) -> dict[str, Any]:
     for name in ("alpha", "beta", "gamma"):
         if getattr(config, name) is not None:
             overrides[name] = getattr(config, name)
+    if config.input_normalization:  # what released weights need (AdvProp, lite), recorded in config.yaml
+        from efficientnet_tpu.released.published import NORMALIZATIONS  # pylint: disable=import-outside-toplevel
+
+        overrides["mean"], overrides["std"] = NORMALIZATIONS[config.input_normalization]
     if config.model_overrides:
         check_model_overrides(config.model_overrides)
         overrides.update(config.model_overrides)

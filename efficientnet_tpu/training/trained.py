@@ -16,7 +16,7 @@ import tensorflow as tf
 from efficientnet_tpu.training import config as config_lib
 from efficientnet_tpu.training.checkpoint import restore_newest_readable
 from efficientnet_tpu.training.ema import WeightAverage, averaged_weights
-from efficientnet_tpu.training.modeling import build_network
+from efficientnet_tpu.training.modeling import build_network, model_spec
 
 
 @contextlib.contextmanager
@@ -75,5 +75,6 @@ def load_trained_model(model_dir: str, use_ema: bool | None = None,
         step = None
     record = dict(data)
     record.update(checkpoint=path, step=step, image_size=config.resolution,
+                  resize_method=model_spec(config).resize_method,
                   eval_crop_fraction=config.eval_crop_fraction, used_ema=bool(ema is not None and swap_in_ema))
     return model, record
