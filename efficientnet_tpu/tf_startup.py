@@ -73,10 +73,23 @@ def quiet_stderr() -> Iterator[None]:
 
 
 def import_tensorflow():
-    """``import tensorflow`` and a first look at the devices (where cuInit runs), quietly."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with quiet_stderr():
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    """``import tensorflow`` and a first look at the devices (where cuInit runs), quietly.
 
-        tf.config.list_physical_devices()
+    Without TensorFlow installed, a command-line tool stops here with one
+    ``error:`` line naming the install command (usage status 2), not a traceback.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from efficientnet_tpu import exit_codes, tf_install  # pylint: disable=import-outside-toplevel
+
+    with quiet_stderr():
+        try:
+            import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        except ModuleNotFoundError as error:
+            if error.name != "tensorflow":
+                raise
+            tf = None
+        else:
+            tf.config.list_physical_devices()
+    if tf is None:
+        raise SystemExit(exit_codes.fail(tf_install.missing_message()))
     return tf
