@@ -67,7 +67,8 @@ def _ships_tensorflow(dist: importlib.metadata.Distribution) -> bool:
     return any(str(f).replace("\\", "/") == "tensorflow/__init__.py" for f in files)
 
 
-def _installed(dists: Iterable[importlib.metadata.Distribution] | None = None) -> list[Distribution]:
+def installed_distributions(dists: Iterable[importlib.metadata.Distribution] | None = None) -> list[Distribution]:
+    """Every installed distribution providing ``tensorflow``, by name (``dists`` for tests)."""
     found: dict[str, Distribution] = {}
     for dist in importlib.metadata.distributions() if dists is None else dists:
         # PathDistribution knows its name from the folder name; reading METADATA costs 50x more.
@@ -77,11 +78,6 @@ def _installed(dists: Iterable[importlib.metadata.Distribution] | None = None) -
         public = dist.metadata["Name"] or name
         found.setdefault(_normalize(public), Distribution(_normalize(public), dist.version))
     return sorted(found.values(), key=lambda d: d.name)
-
-
-def installed_distributions(dists: Iterable[importlib.metadata.Distribution] | None = None) -> list[Distribution]:
-    """Every installed distribution providing ``tensorflow``, by name (``dists`` for tests)."""
-    return _installed(dists)
 
 
 def missing_message() -> str:

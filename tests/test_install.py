@@ -189,6 +189,8 @@ def test_tensorflow_bounds_agree_between_setup_and_the_runtime_check():
     tpu = [Requirement(r) for r in kwargs["extras_require"]["tpu"]]
     assert {r.name for r in tpu} == {"tensorflow-tpu", "libtpu"}
     assert all(str(r.specifier).startswith("==") for r in tpu)  # exact pins, not ~= ranges
+    pins = {r.name: str(r.specifier)[2:] for r in tpu}
+    assert tf_install.LIBTPU_FOR[pins["tensorflow-tpu"]] == pins["libtpu"]  # the doctor checks the same pair
     assert not any(Requirement(r).name.startswith("tensorflow") and Requirement(r).name != "tensorflow-datasets"
                    for r in kwargs["install_requires"])
     for extra, group in kwargs["extras_require"].items():  # only cpu/gpu/tpu bring a TensorFlow
