@@ -1,6 +1,28 @@
-"""Packaging for efficientnet_tpu."""
+"""Packaging for efficientnet_tpu.
+
+TensorFlow comes from an extra, never from install_requires: its CPU/GPU build
+(``tensorflow``) and its TPU build (``tensorflow-tpu``) are separate
+distributions that write the same ``tensorflow/`` package, so a hard
+``tensorflow`` requirement would install the CPU build over a TPU VM's TPU
+build. Pick one (docs/tpu.md has the line per platform):
+
+    pip install -e ".[cpu]"     CPU (and GPU with the GPU machine's CUDA libraries installed)
+    pip install -e ".[gpu]"     GPU, with NVIDIA's CUDA and cuDNN wheels
+    pip install -e ".[tpu]"     Cloud TPU VM / Colab TPU: tensorflow-tpu and the libtpu it was released with
+    pip install -e .            TensorFlow already installed: keep it (no second one is added)
+
+The recipes and study specs of the top-level ``configs/`` folder ship inside
+the package as ``efficientnet_tpu/configs`` (see efficientnet_tpu/shipped.py).
+"""
 
 from setuptools import find_packages, setup
+
+# The TensorFlow releases the CI runs the test suite on: the oldest (also the
+# newest TPU build) and the newest.
+TENSORFLOW = "tensorflow>=2.20,<2.22"
+# tensorflow-tpu 2.20.0 declares libtpu~=0.0.14, which lets pip take any newer
+# 0.0.x libtpu; 0.0.14 is the one the TPU build names, so it is pinned exactly.
+TENSORFLOW_TPU = ["tensorflow-tpu==2.20.0", "libtpu==0.0.14"]
 
 setup(
     name="efficientnet_tpu",
@@ -11,11 +33,13 @@ setup(
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["efficientnet_tpu", "efficientnet_tpu.*"]),
+    packages=find_packages(include=["efficientnet_tpu", "efficientnet_tpu.*"])
+    + ["efficientnet_tpu.configs", "efficientnet_tpu.configs.studies"],
+    package_dir={"efficientnet_tpu.configs": "configs"},
+    package_data={"efficientnet_tpu.configs": ["*.yaml"], "efficientnet_tpu.configs.studies": ["*.yaml"]},
     python_requires=">=3.10",
     install_requires=[
-        "tensorflow>=2.16,<2.22",
-        "keras>=3.3,<4",
+        "keras>=3.10,<4",
         "tensorflow-datasets>=4.9",
         "absl-py>=1.0",
         "pyyaml>=6.0",
@@ -23,7 +47,12 @@ setup(
         "pillow",
     ],
     extras_require={
-        "tpu": ["cloud-tpu-client>=0.10"],
+        # One TensorFlow, exactly one of these three (or none when one is installed already).
+        "cpu": [TENSORFLOW],
+        "gpu": [TENSORFLOW.replace("tensorflow", "tensorflow[and-cuda]", 1)],
+        "tpu": TENSORFLOW_TPU,
+        # Legacy TPU Nodes (a TPU reached over gRPC): reads and switches the node's runtime version.
+        "tpu-node": ["cloud-tpu-client>=0.10"],
         "digits": ["scikit-learn>=1.0"],
         "jax": ["jax>=0.4"],
         # studies: report tables (tabulate), figures (matplotlib) and TensorBoard HParams summaries.
@@ -33,5 +62,4 @@ setup(
         "test": ["pytest>=7", "scikit-learn>=1.0", "jax>=0.4", "nbclient>=0.10", "nbformat>=5.9",
                  "ipykernel>=6", "matplotlib>=3.5", "tabulate>=0.9", "tensorboard>=2.16"],
     },
-    include_package_data=True,
 )

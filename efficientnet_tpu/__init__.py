@@ -3,7 +3,9 @@
 The public model API lives here; data, training and export are subpackages
 that import TensorFlow only when used. The model names load on first use
 (Keras loads TensorFlow), so the command-line tools can check their flags and
-quiet TensorFlow's start-up lines before it loads.
+quiet TensorFlow's start-up lines before it loads. Importing the package checks,
+from the installed metadata alone, that exactly one TensorFlow distribution is
+there (``tf_install``): none, two, or an untested release is said in one line.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ if TYPE_CHECKING:
                                         feature_endpoints, get_spec, list_variants)
     from efficientnet_tpu.released import load_released_checkpoint
 
+from efficientnet_tpu import tf_install as _tf_install
+
 __version__ = "0.1.0"
+
+# No TensorFlow: its import (by Keras or our code) says how to install one. Two
+# side by side, or an untested release: one warning line now (about 1 ms, metadata only).
+_tf_install.install_missing_hook()
+_tf_install.warn_if_wrong()
 
 __all__ = [
     "ModelSpec",

@@ -6,6 +6,8 @@ oneDNN and "Could not find cuda drivers" INFO lines at import, and on a
 machine without a GPU an ERROR line "failed call to cuInit" when the devices
 are first listed. ``TF_CPP_MIN_LOG_LEVEL`` hides none of the INFO lines (they
 are printed before it is read) and, at 3, would hide every real error too.
+TensorFlow 2.20 prints the same messages with another prefix (a date and the
+source path instead of absl's); ``NOISE`` knows both formats.
 
 So the command-line tools import TensorFlow and list its devices with file
 descriptor 2 pointed at a temporary file, then write back every line that is
@@ -23,11 +25,23 @@ import sys
 import tempfile
 from typing import Iterator
 
+# The prefix of a TensorFlow C++ log line, in the two formats of the releases we support:
+#   2.21 (absl):  "I0000 00:00:1796158315.533253   19949 port.cc:153] ..."
+#   2.20 (tsl):   "2026-12-01 20:51:49.915229: I tensorflow/core/util/port.cc:153] ..."
+_ABSL = r"{level}\d{{4}} [\d:.]+\s+\d+ "
+_TSL = r"\d{{4}}-\d\d-\d\d [\d:.]+: {level} (?:\S+/)?"
+
+
+def _line(level: str, rest: str) -> re.Pattern:
+    """A pattern for one C++ log line of ``level`` (I, W, E) in either release's format."""
+    return re.compile(f"^(?:{_ABSL.format(level=level)}|{_TSL.format(level=level)}){rest}")
+
+
 # The start-up lines dropped; anything else written meanwhile is passed on.
 NOISE = (
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"),
-    re.compile(r"^I\d{4} [\d:.]+\s+\d+ (port|cudart_stub|cpu_feature_guard)\.cc:\d+\] "),
-    re.compile(r"^E\d{4} [\d:.]+\s+\d+ cuda_(platform|executor|diagnostics)\.cc:\d+\] failed call to cuInit"),
+    _line("I", r"(port|cudart_stub|cpu_feature_guard)\.cc:\d+\] "),
+    _line("E", r"cuda_(platform|executor|diagnostics)\.cc:\d+\] failed call to cuInit"),
     # cpu_feature_guard's second line
     re.compile(r"^To enable the following instructions: .* in other operations, rebuild TensorFlow"),
 )
@@ -73,10 +87,23 @@ def quiet_stderr() -> Iterator[None]:
 
 
 def import_tensorflow():
-    """``import tensorflow`` and a first look at the devices (where cuInit runs), quietly."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with quiet_stderr():
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    """``import tensorflow`` and a first look at the devices (where cuInit runs), quietly.
 
-        tf.config.list_physical_devices()
+    Without TensorFlow installed, a command-line tool stops here with one
+    ``error:`` line naming the install command (usage status 2), not a traceback.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from efficientnet_tpu import exit_codes, tf_install  # pylint: disable=import-outside-toplevel
+
+    with quiet_stderr():
+        try:
+            import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        except ModuleNotFoundError as error:
+            if error.name != "tensorflow":
+                raise
+            tf = None
+        else:
+            tf.config.list_physical_devices()
+    if tf is None:
+        raise SystemExit(exit_codes.fail(tf_install.missing_message()))
     return tf

@@ -36,3 +36,42 @@ def test_colab_notebook_runs_top_to_bottom_on_cpu(tmp_path):
     assert list((tmp_path / "run" / "export").glob("**/saved_model.pb"))  # export_dir[/version]/saved_model.pb
     results = json.loads((tmp_path / "run" / "eval_results.json").read_text())
     assert results["step"] == 2 and results["num_examples"] == 16  # two steps, every mock test image once
+
+
+def install_plan_of_the_notebook():
+    """The install cell's ``install_plan`` and constants, without running the cell's pip commands."""
+    import ast
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    cell = next(c for c in notebook.cells if c.cell_type == "code" and "def install_plan" in c.source)
+    tree = ast.parse(cell.source)
+    kept = [node for node in tree.body if isinstance(node, (ast.Import, ast.FunctionDef))
+            or (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id.isupper())]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=kept, type_ignores=[]), NOTEBOOK, "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+@pytest.mark.parametrize("tpu, tensorflows, remove, extra", [
+    (True, {}, [], "[tpu]"),                                     # today's Colab TPU runtime: no TensorFlow
+    (True, {"tensorflow": "2.19.0"}, ["tensorflow"], "[tpu]"),   # a CPU build in the way is removed first
+    (True, {"tensorflow-tpu": "2.20.0"}, [], "[tpu]"),           # the TPU build stays (pip keeps it)
+    (False, {"tensorflow": "2.21.0"}, [], ""),                   # a CPU/GPU runtime's own TensorFlow is kept
+    (False, {"tensorflow": "2.19.0"}, [], "[cpu]"),              # too old: upgraded in place, same distribution
+    (False, {}, [], "[cpu]"),
+    (False, {"tensorflow-cpu": "2.21.0"}, ["tensorflow-cpu"], "[cpu]"),
+])
+def test_the_install_cell_installs_one_tensorflow_of_the_right_kind(tpu, tensorflows, remove, extra):
+    from packaging.requirements import Requirement
+
+    namespace = install_plan_of_the_notebook()
+    removed, install = namespace["install_plan"](tpu, tensorflows, "git+https://example.org/efficientnet_tpu.git")
+    assert removed == remove
+    requirement = Requirement(install[0])  # a valid pip requirement: name[extras] @ url
+    assert requirement.name == "efficientnet_tpu" and requirement.url.startswith("git+https://")
+    assert requirement.extras == set(extra.strip("[]").split(",")) - {""}
+    if tpu:
+        assert install[1:] == ["--find-links", "https://storage.googleapis.com/libtpu-tf-releases/index.html"]
+    else:
+        assert install[1:] == []

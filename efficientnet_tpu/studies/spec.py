@@ -28,11 +28,12 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
+from efficientnet_tpu import shipped
 from efficientnet_tpu.studies import expressions, resolve
 from efficientnet_tpu.training import config as config_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STUDIES_DIR = os.path.join(REPO_ROOT, "configs", "studies")
+STUDIES_DIR = shipped.studies_dir()  # configs/studies: the checkout's, or the installed package's
 PROFILES = ("smoke", "cpu", "cifar", "paper")
 OVERRIDE_PREFIX = "model_overrides."
 

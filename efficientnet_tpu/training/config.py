@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from efficientnet_tpu import shipped
+
 MODES = ("train", "eval", "train_and_eval")
 STRATEGIES = ("auto", "tpu", "gpu", "cpu")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -318,9 +320,10 @@ def parse_model_overrides(value: Any, source: str = "model_overrides") -> dict[s
 
 
 def load_yaml(path: str) -> dict[str, Any]:
-    """Reads a config file with ``yaml.safe_load``; unknown keys are errors."""
+    """Reads a config file (a path, or a shipped recipe's name) with ``yaml.safe_load``; unknown keys are errors."""
+    path = shipped.find_recipe(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"config file {path} does not exist")
+        raise FileNotFoundError(shipped.missing_recipe_message(path))
     with open(path, encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f)

@@ -10,7 +10,7 @@ Where a TPU user is, and what ``--tpu`` that needs:
 
 A TPU node (a name or a grpc address) runs its own TensorFlow runtime, which
 must match the TensorFlow of the process that drives it. cloud-tpu-client
-(``pip install efficientnet_tpu[tpu]``) reads that runtime version and can
+(``pip install efficientnet_tpu[tpu-node]``) reads that runtime version and can
 switch it (``configure_tpu_version``); this module decides what to do, and
 takes the client as an argument so the decisions are tested with a stand-in.
 On a TPU VM the runtime is the installed libtpu and nothing is checked.
@@ -101,7 +101,7 @@ def check_runtime_version(tpu: str, tf_version: str, *, configure: bool = False,
         runtime = client.runtime_version()
     except ImportError:
         message = ("cannot check the TPU runtime version: cloud-tpu-client is not installed "
-                   "(pip install 'efficientnet_tpu[tpu]')")
+                   "(pip install 'efficientnet_tpu[tpu-node]')")
         if configure:
             raise ValueError(f"--tpu_configure_version needs cloud-tpu-client: {message}") from None
         logging.warning("%s; if the TPU runs another TensorFlow, connecting will fail", message)
