@@ -97,14 +97,21 @@ def execute() -> int:
     from efficientnet_tpu.training.loop import TrainingDiverged  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.training.preemption import Preempted  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.run import run  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.training.lock import LockHeld  # pylint: disable=import-outside-toplevel
 
     try:
         run(config)
     except Preempted as e:
-        print(f"preempted: {e}", file=sys.stderr, flush=True)
+        print(str(e), file=sys.stderr, flush=True)  # "preempted at step N; checkpoint ... saved, rerun ..."
         return exit_codes.PREEMPTED
     except TrainingDiverged as e:
         return _fail(_one_line(e), EXIT_DIVERGED)
+    except LockHeld as e:
+        return _fail(_one_line(e), EXIT_USAGE)
+    except tf.errors.ResourceExhaustedError as e:
+        logging.debug("Traceback:\n%s", traceback.format_exc())
+        return _fail(f"out of memory ({_one_line(e).split(' [[')[0][:200]}); lower --train_batch_size, "
+                     "--eval_batch_size or --resolution", EXIT_USAGE)
     except (ValueError, FileNotFoundError, NotImplementedError, tf.errors.NotFoundError,
             tf.errors.PermissionDeniedError) as e:
         logging.debug("Traceback:\n%s", traceback.format_exc())

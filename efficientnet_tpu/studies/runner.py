@@ -20,6 +20,7 @@ import tensorflow as tf
 import yaml
 
 from efficientnet_tpu import exit_codes
+from efficientnet_tpu.storage import atomic_write
 from efficientnet_tpu.studies import measure, records
 from efficientnet_tpu.studies.spec import Trial
 from efficientnet_tpu.training.loop import TrainingDiverged
@@ -61,10 +62,7 @@ def save_study(study_dir: str, spec: dict[str, Any], profile: str | None) -> str
                              f"(profile {profile})")
     tf.io.gfile.makedirs(study_dir)
     plain = {k: v for k, v in spec.items() if not k.startswith("_")}
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        f.write(yaml.safe_dump({"spec": plain, "profile": profile}, sort_keys=False))
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-    return path
+    return atomic_write(path, yaml.safe_dump({"spec": plain, "profile": profile}, sort_keys=False))
 
 
 def load_study(study_dir: str) -> dict[str, Any]:
