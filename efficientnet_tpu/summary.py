@@ -18,6 +18,13 @@ from absl import app, flags
 
 from efficientnet_tpu import exit_codes
 from efficientnet_tpu.storage import json_text
+
+if __name__ == "__main__":
+    # As a program: TensorFlow (under Keras) starts without its start-up lines, as in train.
+    from efficientnet_tpu.tf_startup import import_tensorflow
+
+    import_tensorflow()
+
 from efficientnet_tpu.model import build_from_spec, count_macs, get_spec, list_variants, resolve_blocks
 from efficientnet_tpu.model.blocks import block_class
 from efficientnet_tpu.model.specs import BlockSpec, ModelSpec
@@ -178,7 +185,13 @@ def main(argv: Sequence[str]) -> int:
 
 
 def run() -> None:
+    import sys  # pylint: disable=import-outside-toplevel
+
+    from efficientnet_tpu import absl_main  # pylint: disable=import-outside-toplevel
+
     define_flags()
+    if absl_main.wants_help(sys.argv):
+        sys.exit(absl_main.print_help(sys.argv, define_flags, __doc__))
     app.run(main)
 
 

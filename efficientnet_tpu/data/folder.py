@@ -89,6 +89,9 @@ class FolderSource(Source):
         self.class_names = tuple(_subfolders(train_dir))
         if not self.class_names:
             raise ValueError(f"{train_dir} has no class folders; {LAYOUT_HINT}")
+        if len(self.class_names) < 2:
+            raise ValueError(f"{train_dir} has one class folder ({self.class_names[0]}); a classifier needs "
+                             f"at least two: add one folder per class ({LAYOUT_HINT})")
         self.splits = (TRAIN_SPLIT,) + tuple(
             split for split in EVAL_SPLITS if tf.io.gfile.isdir(_join(self.data_dir, split)))
         self._listed: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -26,6 +26,13 @@ from typing import Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+if __name__ == "__main__":
+    # As a program: TensorFlow starts without its start-up lines, as in train.
+    from efficientnet_tpu.tf_startup import import_tensorflow
+
+    import_tensorflow()
+
 import tensorflow as tf  # noqa: E402
 
 from efficientnet_tpu.data.folder import EVAL_SPLITS, TRAIN_SPLIT, FolderSource  # noqa: E402

@@ -28,6 +28,12 @@ def export_run(model_dir: str, export_dir: str, *, format: str = "saved_model", 
 
     if format not in FORMATS:
         raise ValueError(f"export format {format!r} is not supported; use one of {', '.join(FORMATS)}")
+    from efficientnet_tpu import storage
+
+    storage.check_writable(export_dir, "--export_dir")
+    if format != "tflite" and not versioned and tf_exists(os.path.join(export_dir, "saved_model.pb")):
+        raise ValueError(f"--export_dir={export_dir} already holds a SavedModel; give a new folder (TF "
+                         "Serving reads numbered versions: export_dir/2) or delete the old one first")
     model, record = load_trained_model(model_dir, use_ema=use_ema, checkpoint_path=checkpoint_path)
     class_names = record.get("class_names")
     if format == "tflite":
@@ -37,3 +43,9 @@ def export_run(model_dir: str, export_dir: str, *, format: str = "saved_model", 
         path = export_saved_model(model, target, image_size=int(record["image_size"]),
                                   crop_fraction=float(record["eval_crop_fraction"]), class_names=class_names)
     return os.fspath(path), record
+
+
+def tf_exists(path: str) -> bool:
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    return bool(tf.io.gfile.exists(path))

@@ -101,12 +101,13 @@ class DirectoryLock:
     """``with DirectoryLock(dir, flag='--model_dir'):`` ... one writer at a time; released on exit."""
 
     def __init__(self, directory: str, *, flag: str = "--model_dir", force: bool = False,
-                 filename: str = LOCK_FILENAME, what: str = "") -> None:
+                 filename: str = LOCK_FILENAME, what: str = "", force_flag: str | None = "--force_unlock") -> None:
         self.directory = directory
         self.flag = flag
         self.force = force
         self.path = os.path.join(directory, filename)
         self.what = what
+        self.force_flag = force_flag
         self.token = uuid.uuid4().hex
         self.note: str | None = None
         self._held = False
@@ -133,10 +134,12 @@ class DirectoryLock:
                     continue  # released meanwhile: try again
                 reason = "--force_unlock given" if self.force else stale_reason(owner)
                 if reason is None:
+                    dead = (f"rerun with {self.force_flag}" if self.force_flag else
+                            f"delete the lock file {self.path}")
                     raise LockHeld(
                         f"{self.flag}={self.directory} is in use by {describe(owner)}; wait for it to finish "
-                        f"or use another {self.flag} (if that process is dead on another machine, rerun with "
-                        f"--force_unlock; lock file {self.path})") from None
+                        f"or use another {self.flag} (if that process is dead on another machine, {dead}; "
+                        f"a lock unrefreshed for {STALE_AFTER_S / 3600:g} h is taken over)") from None
                 storage.atomic_write(self.path, self._record(started))
                 self.note = f"took over the stale lock of {self.directory} held by {describe(owner)}: {reason}"
             if (read_owner(self.path) or {}).get("token") != self.token:
