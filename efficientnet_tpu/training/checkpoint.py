@@ -300,6 +300,10 @@ class CheckpointKeeper:
             fault = storage.storage_fault(e, self.manager.directory, f"the checkpoint of step {step} to")
             if fault is None:
                 raise
+            try:
+                remove_temporaries(self.manager.directory)  # this save's own half-written folder
+            except tf.errors.OpError:
+                pass
             raise fault from None
         if not self.is_chief:
             tf.io.gfile.rmtree(self.manager.directory)
