@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 
 import tensorflow as tf
 
@@ -98,7 +99,8 @@ def damaged_shards(data_dir: str) -> list[tuple[str, str]]:
             try:
                 tf.data.TFRecordDataset(path).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
             except tf.errors.DataLossError as e:
-                bad.append((path, " ".join(str(e).split("[[")[0].split())))
+                found = re.search(r"(truncated|corrupted) record at \d+", str(e))
+                bad.append((path, found.group(0) if found else " ".join(str(e).split("[[")[0].split())[:200]))
     return bad
 
 
@@ -106,8 +108,8 @@ def explain_error(error: tf.errors.OpError, data_dir: str | None) -> ValueError 
     """A one-line ValueError for a damaged shard or a label outside the classes; None for other errors."""
     text = str(error)
     if LABEL_ERROR in text:
-        message = text[text.index(LABEL_ERROR):].split("\n")[0]
-        message = message.split(" Condition x")[0].split("[[")[0].strip()
+        # TensorFlow prints the assert's message as "[message] [Condition ...] [x ...]".
+        message = text[text.index(LABEL_ERROR):].split("\n")[0].split("]")[0].strip()
         return ValueError(message)
     if isinstance(error, tf.errors.DataLossError) and data_dir:
         bad = damaged_shards(data_dir)
