@@ -104,3 +104,13 @@ def test_a_one_class_folder_names_the_folder_not_a_flag(tmp_path, capsys):
 
 def test_colour_codes_never_reach_the_one_line():
     assert exit_codes.one_line(RuntimeError("\x1b[31mOOM\x1b[0m when\nallocating")) == "OOM when allocating"
+
+
+def test_export_never_overwrites_an_existing_saved_model(tmp_path):
+    from efficientnet_tpu.export.from_run import export_run
+
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"served")
+    with pytest.raises(ValueError, match="already holds a SavedModel; give a new folder"):
+        export_run(str(tmp_path / "run"), str(tmp_path / "1"))
+    assert (tmp_path / "1" / "saved_model.pb").read_bytes() == b"served"
