@@ -134,7 +134,11 @@ def _check_local_parents(directory: str, what: str) -> None:
 
 def temporary_name(path: str) -> str:
     """A name beside ``path`` that no other writer uses (host, pid and a random part)."""
-    return f"{path}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    # Not ``path + suffix``: on prefix-matching stores (tf.io.gfile's ram://) that would make
+    # ``path`` itself look like an existing folder while the temporary exists.
+    head, name = path.rsplit("/", 1) if "/" in path else ("", path)
+    hidden = f".{name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return f"{head}/{hidden}" if head else hidden
 
 
 def atomic_write(path: str, data: str | bytes, *, overwrite: bool = True) -> str:

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402
 
-from efficientnet_tpu import absl_main, exit_codes  # noqa: E402
+from efficientnet_tpu import absl_main, exit_codes, storage  # noqa: E402
 from efficientnet_tpu.exit_codes import fail as _fail, one_line as _one_line  # noqa: E402
 from efficientnet_tpu.training import config as config_lib  # noqa: E402  (no TensorFlow import)
 
@@ -110,6 +110,9 @@ def execute() -> int:
         return _fail(_one_line(e), EXIT_USAGE)
     except tf.errors.ResourceExhaustedError as e:
         logging.debug("Traceback:\n%s", traceback.format_exc())
+        fault = storage.storage_fault(e, config.model_dir, "to --model_dir")
+        if fault is not None:  # a full disk, not memory
+            return _fail(_one_line(fault), EXIT_USAGE)
         return _fail(f"out of memory ({_one_line(e).split(' [[')[0][:200]}); lower --train_batch_size, "
                      "--eval_batch_size or --resolution", EXIT_USAGE)
     except (ValueError, FileNotFoundError, NotImplementedError, tf.errors.NotFoundError,

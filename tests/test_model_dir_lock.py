@@ -147,3 +147,23 @@ def test_two_study_workers_with_the_same_index_collide(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is in use by pid" in err[0] and "--worker_index=0 already runs" in err[0]
     assert not (study_dir / "study.yaml").exists()  # stopped before anything was written
+
+
+def test_the_lock_and_the_atomic_writer_work_on_a_tf_io_gfile_file_system():
+    """gs:// goes through tf.io.gfile; its in-memory ram:// file system stands in for it here."""
+    from efficientnet_tpu import storage
+
+    directory = f"ram://lock_test_{os.getpid()}"
+    storage.check_writable(directory, "--model_dir")
+    held = lock_lib.DirectoryLock(directory)
+    held.acquire()
+    owner = lock_lib.read_owner(f"{directory}/{lock_lib.LOCK_FILENAME}")
+    assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
+    with pytest.raises(lock_lib.LockHeld):
+        lock_lib.DirectoryLock(directory).acquire()
+    with pytest.raises(FileExistsError):
+        storage.atomic_write(f"{directory}/{lock_lib.LOCK_FILENAME}", "x", overwrite=False)
+    held.release()
+    import tensorflow as tf
+
+    assert tf.io.gfile.listdir(directory) == []
