@@ -36,6 +36,7 @@ def one_error(capsys) -> str:
     return err[0]
 
 
+@pytest.mark.slow  # two fresh interpreters importing TensorFlow
 @pytest.mark.parametrize("module, own_flags", [
     ("efficientnet_tpu.export", ["--model_dir", "--export_dir", "--format", "--use_ema", "--checkpoint_path"]),
     ("efficientnet_tpu.summary", ["--variant", "--phi", "--num_classes", "--format", "--all"]),
@@ -59,6 +60,7 @@ def test_train_and_study_help_exit_0_in_process(capsys):
     assert "  --study_dir: " in text and "  --worker_index: " in text and "  --model_dir" not in text
 
 
+@pytest.mark.slow  # two fresh interpreters importing TensorFlow
 def test_summary_and_make_tfrecords_start_as_quietly_as_train(tmp_path):
     result = cli("efficientnet_tpu.summary", "--variant=b0")
     assert result.returncode == 0 and result.stderr == "", result.stderr
