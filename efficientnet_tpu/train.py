@@ -5,7 +5,7 @@ file first and flags given on the command line (or in a ``--flagfile``)
 override it. Rerunning the same command resumes from the newest checkpoint.
 
 Exit status (``efficientnet_tpu.exit_codes``, the same in every CLI): 0 done,
-2 bad flags/config/data/paths, 3 the loss diverged (NaN/inf), 130 interrupted,
+2 bad flags/config/data/paths or an unwritable/locked directory, 3 diverged (a NaN/inf loss, eval metric or weight), 130 interrupted,
 143 preempted (checkpoint saved; rerun to resume), 1 anything unexpected.
 Errors are printed as one ``error: ...`` line on stderr.
 """
