@@ -7,20 +7,23 @@ thing by the same number.
 
 from __future__ import annotations
 
+import re
 import sys
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 OK = 0
 INTERNAL = 1  # a bug: the traceback goes to a file, the console gets one line
-USAGE = 2  # bad flags, config, spec, data or paths: the one line says how to fix it
-DIVERGED = 3  # the training loss became NaN or infinite
+USAGE = 2  # bad flags, config, spec, data or paths, a full/read-only/locked directory: the line says the fix
+DIVERGED = 3  # the training loss, an eval metric or a weight became NaN or infinite
 INTERRUPTED = 130  # Ctrl-C
 PREEMPTED = 143  # SIGTERM or a TPU maintenance event: a checkpoint was saved, rerun to resume
 
 TABLE = {
     OK: "done",
     INTERNAL: "unexpected error (a bug; the traceback is written to a file)",
-    USAGE: "bad flags, config, spec, data or paths",
-    DIVERGED: "the training loss diverged (NaN or inf)",
+    USAGE: "bad flags, config, spec, data or paths; an unwritable or locked directory",
+    DIVERGED: "training diverged: a NaN or inf loss, eval metric or weight (the last good checkpoint is kept)",
     INTERRUPTED: "interrupted (Ctrl-C)",
     PREEMPTED: "preempted: a checkpoint was saved; rerun the same command to resume",
 }
@@ -28,7 +31,7 @@ TABLE = {
 
 def one_line(error: BaseException) -> str:
     """An exception's message squeezed onto one line (its type name when it has none)."""
-    return " ".join(str(error).split()) or type(error).__name__
+    return " ".join(_ANSI.sub("", str(error)).split()) or type(error).__name__
 
 
 def fail(message: str, code: int = USAGE) -> int:

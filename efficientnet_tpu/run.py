@@ -23,7 +23,10 @@ from efficientnet_tpu.training import config as config_lib
 from efficientnet_tpu.export.from_run import export_run
 from efficientnet_tpu.training import init_weights as init_lib
 from efficientnet_tpu import released_run
-from efficientnet_tpu.training.checkpoint import checkpoint_steps
+from efficientnet_tpu import storage
+from efficientnet_tpu.data import tfrecord as tfrecord_lib
+from efficientnet_tpu.training.checkpoint import checkpoint_steps, remove_temporaries, repair_index
+from efficientnet_tpu.training.lock import DirectoryLock
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.loop import Trainer
 from efficientnet_tpu.training.modeling import model_spec
@@ -203,12 +206,46 @@ def check_model_dir(model_dir: str) -> None:
     while True:
         if os.path.exists(path) and not os.path.isdir(path):
             where = "is" if path == os.path.abspath(model_dir) else "is under"
-            raise ValueError(f"--model_dir={model_dir} {where} the regular file {path}; "
-                             "give a folder path (it is created if missing)")
+            raise storage.StorageError(f"--model_dir={model_dir} {where} the regular file {path}; "
+                                       "give a folder path (it is created if missing)")
         parent = os.path.dirname(path)
         if parent == path:
             return
         path = parent
+
+
+def prepare_storage(config: TrainConfig, is_chief: bool) -> DirectoryLock | None:
+    """Before anything is built: model_dir and export_dir writable, model_dir locked (chief only).
+
+    Returns the held lock (None on non-chief workers, which write only scratch files).
+    """
+    if not is_chief:
+        return None
+    storage.check_writable(config.model_dir, "--model_dir")
+    lock = DirectoryLock(config.model_dir, flag="--model_dir", force=config.force_unlock,
+                         what=f"training {config.variant} on {config.dataset}")
+    note = lock.acquire()
+    try:
+        if note:
+            print(f"note: {note}", flush=True)
+        if config.export_dir:
+            storage.check_writable(config.export_dir, "--export_dir")
+        for path in remove_temporaries(config.model_dir):
+            print(f"note: removed {path}, a checkpoint left half-written by an interrupted save", flush=True)
+        note = repair_index(config.model_dir)
+        if note:
+            print(f"note: {note}", flush=True)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def explain_input_error(config: TrainConfig, error: tf.errors.OpError) -> Exception | None:
+    """A ValueError naming the bad shard or label for TFRecord input errors raised inside the graph."""
+    if config.dataset not in tfrecord_lib.DATASETS:
+        return None
+    return tfrecord_lib.explain_error(error, config.data_dir)
 
 
 def run(config: TrainConfig, *, progress: bool = True,
@@ -223,6 +260,22 @@ def run(config: TrainConfig, *, progress: bool = True,
         # MultiWorkerMirroredStrategy's collective ops must be set up at program start.
         strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas,
                                          config.tpu_configure_version)
+    lock = prepare_storage(config, strategy_info.is_chief)
+    try:
+        return _run_locked(config, spec, strategy_info, progress, lock)
+    except tf.errors.OpError as e:
+        explained = explain_input_error(config, e)
+        if explained is None:
+            raise
+        raise explained from None
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(config: TrainConfig, spec: ModelSpec, strategy_info: StrategyInfo, progress: bool,
+                lock: DirectoryLock | None) -> dict[str, Any]:
+    refresh = (lambda _trainer: lock.refresh()) if lock is not None else None
     precision = resolve_precision(config.precision, strategy_info)
     if precision != config.precision:
         print_or_log(progress and strategy_info.is_chief,
@@ -283,9 +336,10 @@ def run(config: TrainConfig, *, progress: bool = True,
                           f"{'resuming at step ' + str(step) if step else 'from scratch'}", flush=True)
             results = None
             if config.mode == "train":
-                trainer.train()
+                trainer.train(on_loop_end=refresh)
             elif config.mode == "train_and_eval":
-                results = trainer.train(eval_every_steps=eval_every_steps(config, dataset.num_train_examples))
+                results = trainer.train(eval_every_steps=eval_every_steps(config, dataset.num_train_examples),
+                                        on_loop_end=refresh)
                 if results is None:
                     results = trainer.evaluate()
             else:

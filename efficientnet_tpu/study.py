@@ -151,7 +151,32 @@ def execute() -> int:
 
 
 def run(spec: dict[str, Any], expansion, study_dir: str, records) -> int:
+    from efficientnet_tpu import storage  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.training.lock import DirectoryLock, LockHeld  # pylint: disable=import-outside-toplevel
+
+    # One process per worker index: a second one with the same --worker_index would train the same
+    # trials into the same folders (each trial's model_dir lock would stop it too, trial by trial).
+    lock = DirectoryLock(study_dir, flag="--study_dir", filename=f".lock-worker-{FLAGS.worker_index}-of-"
+                         f"{FLAGS.num_workers}", what=f"study worker {FLAGS.worker_index} of {FLAGS.num_workers}", force_flag=None)
+    try:
+        storage.check_writable(study_dir, "--study_dir")
+        note = lock.acquire()
+    except LockHeld as e:
+        return exit_codes.fail(f"{exit_codes.one_line(e)} (--worker_index={FLAGS.worker_index} already runs)")
+    except ValueError as e:
+        return exit_codes.fail(exit_codes.one_line(e))
+    if note:
+        print(f"note: {note}", flush=True)
+    try:
+        return _run_locked(spec, expansion, study_dir, records)
+    finally:
+        lock.release()
+
+
+def _run_locked(spec: dict[str, Any], expansion, study_dir: str, records) -> int:
+    """``run`` once this worker holds its study_dir lock."""
     from efficientnet_tpu.studies import runner  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.training.lock import LockHeld  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.training.preemption import Preempted  # pylint: disable=import-outside-toplevel
 
     try:
@@ -164,7 +189,7 @@ def run(spec: dict[str, Any], expansion, study_dir: str, records) -> int:
         return exit_codes.PREEMPTED
     except KeyboardInterrupt:
         return exit_codes.fail("interrupted; rerun the same command to resume", exit_codes.INTERRUPTED)
-    except ValueError as e:
+    except (ValueError, LockHeld) as e:
         return exit_codes.fail(exit_codes.one_line(e))
     found = [r for r in records.collect(study_dir) if r.get("study") == spec["name"]]
     outputs = write_report(study_dir, spec, found, FLAGS.profile)

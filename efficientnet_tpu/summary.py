@@ -10,7 +10,6 @@ resolved spec, the same data the builder reads.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -18,6 +17,14 @@ from typing import Any, Sequence
 from absl import app, flags
 
 from efficientnet_tpu import exit_codes
+from efficientnet_tpu.storage import json_text
+
+if __name__ == "__main__":
+    # As a program: TensorFlow (under Keras) starts without its start-up lines, as in train.
+    from efficientnet_tpu.tf_startup import import_tensorflow
+
+    import_tensorflow()
+
 from efficientnet_tpu.model import build_from_spec, count_macs, get_spec, list_variants, resolve_blocks
 from efficientnet_tpu.model.blocks import block_class
 from efficientnet_tpu.model.specs import BlockSpec, ModelSpec
@@ -165,12 +172,12 @@ def main(argv: Sequence[str]) -> int:
     try:
         if FLAGS.all:
             rows = summarize_all(FLAGS.num_classes)
-            text = json.dumps(rows, indent=2) if FLAGS.format == "json" else format_all(
+            text = json_text(rows, indent=2).rstrip() if FLAGS.format == "json" else format_all(
                 rows, markdown=FLAGS.format == "markdown"
             )
         else:
             summary = describe(FLAGS.variant, FLAGS.phi, FLAGS.num_classes)
-            text = json.dumps(summary, indent=2) if FLAGS.format == "json" else format_table(summary)
+            text = json_text(summary, indent=2).rstrip() if FLAGS.format == "json" else format_table(summary)
     except ValueError as error:
         return exit_codes.fail(exit_codes.one_line(error), exit_codes.USAGE)
     print(text)
@@ -178,7 +185,13 @@ def main(argv: Sequence[str]) -> int:
 
 
 def run() -> None:
+    import sys  # pylint: disable=import-outside-toplevel
+
+    from efficientnet_tpu import absl_main  # pylint: disable=import-outside-toplevel
+
     define_flags()
+    if absl_main.wants_help(sys.argv):
+        sys.exit(absl_main.print_help(sys.argv, define_flags, __doc__))
     app.run(main)
 
 

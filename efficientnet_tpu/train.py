@@ -5,7 +5,7 @@ file first and flags given on the command line (or in a ``--flagfile``)
 override it. Rerunning the same command resumes from the newest checkpoint.
 
 Exit status (``efficientnet_tpu.exit_codes``, the same in every CLI): 0 done,
-2 bad flags/config/data/paths, 3 the loss diverged (NaN/inf), 130 interrupted,
+2 bad flags/config/data/paths or an unwritable/locked directory, 3 diverged (a NaN/inf loss, eval metric or weight), 130 interrupted,
 143 preempted (checkpoint saved; rerun to resume), 1 anything unexpected.
 Errors are printed as one ``error: ...`` line on stderr.
 """
@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402
 
-from efficientnet_tpu import absl_main, exit_codes  # noqa: E402
+from efficientnet_tpu import absl_main, exit_codes, storage  # noqa: E402
 from efficientnet_tpu.exit_codes import fail as _fail, one_line as _one_line  # noqa: E402
 from efficientnet_tpu.training import config as config_lib  # noqa: E402  (no TensorFlow import)
 
@@ -97,14 +97,24 @@ def execute() -> int:
     from efficientnet_tpu.training.loop import TrainingDiverged  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.training.preemption import Preempted  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.run import run  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.training.lock import LockHeld  # pylint: disable=import-outside-toplevel
 
     try:
         run(config)
     except Preempted as e:
-        print(f"preempted: {e}", file=sys.stderr, flush=True)
+        print(str(e), file=sys.stderr, flush=True)  # "preempted at step N; checkpoint ... saved, rerun ..."
         return exit_codes.PREEMPTED
     except TrainingDiverged as e:
         return _fail(_one_line(e), EXIT_DIVERGED)
+    except LockHeld as e:
+        return _fail(_one_line(e), EXIT_USAGE)
+    except tf.errors.ResourceExhaustedError as e:
+        logging.debug("Traceback:\n%s", traceback.format_exc())
+        fault = storage.storage_fault(e, config.model_dir, "to --model_dir")
+        if fault is not None:  # a full disk, not memory
+            return _fail(_one_line(fault), EXIT_USAGE)
+        return _fail(f"out of memory ({_one_line(e).split(' [[')[0][:200]}); lower --train_batch_size, "
+                     "--eval_batch_size or --resolution", EXIT_USAGE)
     except (ValueError, FileNotFoundError, NotImplementedError, tf.errors.NotFoundError,
             tf.errors.PermissionDeniedError) as e:
         logging.debug("Traceback:\n%s", traceback.format_exc())

@@ -52,7 +52,7 @@ from efficientnet_tpu.training import config as config_lib
 studies = [name for name, _ in spec.list_studies()]
 loaded = spec.load_spec("se_placement")
 trials = spec.expand(loaded, "cpu", study_dir="runs/x").trials
-print(json.dumps({"configs": shipped.configs_dir(), "studies": studies, "spec": loaded["_path"],
+print(json.dumps({"configs": shipped.configs_dir(), "studies": studies, "spec": loaded.path,
                   "trials": len(trials), "dataset": trials[0].config.dataset,
                   "imagenet": config_lib.load_yaml("imagenet")["dataset"],
                   "readme_path": config_lib.load_yaml("configs/digits_demo.yaml")["dataset"]}))

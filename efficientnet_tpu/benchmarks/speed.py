@@ -15,7 +15,6 @@ ratio above 1 means faster than B0.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from typing import Callable, Sequence
 from absl import flags
 
 from efficientnet_tpu.benchmarks import cli
+from efficientnet_tpu.storage import write_json
 from efficientnet_tpu.benchmarks.timing import Timing, alternating_rounds, machine_description, median, \
     median_timing, speedups
 
@@ -163,9 +163,8 @@ def _run(values: flags.FlagValues) -> None:
     if values.json:
         arguments = {name: values[name].value for name in
                      ("variants", "rounds", "latency_calls", "throughput_calls", "batch_size")}
-        with open(values.json, "w", encoding="utf-8") as handle:
-            json.dump({"machine": machine, "args": arguments, "rows": [asdict(row) for row in rows]}, handle,
-                      indent=2)
+        write_json(values.json, {"machine": machine, "args": arguments, "rows": [asdict(row) for row in rows]},
+                   indent=2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -140,9 +140,13 @@ class FolderSource(Source):
 
     def info(self) -> DatasetInfo:
         eval_split = next((split for split in EVAL_SPLITS if split in self.splits), None)
+        num_train = self.num_examples(TRAIN_SPLIT)  # the listing's own errors come first
+        if len(self.class_names) < 2:
+            raise ValueError(f"{_join(self.data_dir, TRAIN_SPLIT)} has one class folder ({self.class_names[0]}); "
+                             f"a classifier needs at least two: add one folder per class ({LAYOUT_HINT})")
         return DatasetInfo(
             name=self.name, num_classes=len(self.class_names), train_split=TRAIN_SPLIT,
-            eval_split=eval_split, num_train_examples=self.num_examples(TRAIN_SPLIT),
+            eval_split=eval_split, num_train_examples=num_train,
             num_eval_examples=self.num_examples(eval_split) if eval_split else 0,
             class_names=self.class_names, native_resolution=None, splits=self.splits)
 

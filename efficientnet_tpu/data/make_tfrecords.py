@@ -19,7 +19,6 @@ Exit status: 0 done, 2 bad arguments or input (one ``error: ...`` line).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Sequence
@@ -27,11 +26,19 @@ from typing import Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+if __name__ == "__main__":
+    # As a program: TensorFlow starts without its start-up lines, as in train.
+    from efficientnet_tpu.tf_startup import import_tensorflow
+
+    import_tensorflow()
+
 import tensorflow as tf  # noqa: E402
 
 from efficientnet_tpu.data.folder import EVAL_SPLITS, TRAIN_SPLIT, FolderSource  # noqa: E402
 from efficientnet_tpu.data.tfrecord import EVAL_SPLIT, METADATA_FILE  # noqa: E402
 from efficientnet_tpu import exit_codes  # noqa: E402
+from efficientnet_tpu.storage import write_json  # noqa: E402
 
 
 def _bytes(value: bytes) -> tf.train.Feature:
@@ -110,8 +117,7 @@ def convert(input_dir: str, output_dir: str, *, train_shards: int = 16, validati
         splits[target] = sum(written.values())
     metadata = {"class_names": list(source.class_names), "label_offset": label_offset,
                 "splits": splits, "files": files}
-    with tf.io.gfile.GFile(os.path.join(output_dir, METADATA_FILE), "w") as f:
-        f.write(json.dumps(metadata, indent=1) + "\n")
+    write_json(os.path.join(output_dir, METADATA_FILE), metadata, indent=1)
     return metadata
 
 

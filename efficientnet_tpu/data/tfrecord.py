@@ -24,12 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 
 import tensorflow as tf
 
 from efficientnet_tpu.data.info import DatasetInfo
 from efficientnet_tpu.data.sources import Source, shard
 
+DATASETS = ("tfrecord", "tfrecord_0based")
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "validation"
 METADATA_FILE = "dataset_info.json"
@@ -55,13 +57,71 @@ def split_files(data_dir: str, split: str) -> list[str]:
     return sorted(tf.io.gfile.glob(os.path.join(data_dir, f"{split}-*-of-*")))
 
 
-def count_records(files: list[str]) -> list[int]:
-    """Records in each file, counted by reading them (in parallel)."""
-    def count(path: tf.Tensor) -> tf.Tensor:
-        return tf.data.TFRecordDataset(path).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
+# Every label check's message starts with this, so the error can be found in TensorFlow's.
+LABEL_ERROR = "tfrecord labels:"
+# The first bytes of the image formats the decoder reads (JPEG, PNG, GIF, BMP).
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
 
-    counts = tf.data.Dataset.from_tensor_slices(files).map(count, num_parallel_calls=tf.data.AUTOTUNE)
-    return [int(n) for n in counts.as_numpy_iterator()]
+
+def looks_like_image(encoded: tf.Tensor) -> tf.Tensor:
+    """True where the bytes start like an image the decoder reads (a cheap test, no decoding)."""
+    return tf.reduce_any(tf.stack([tf.equal(tf.strings.substr(encoded, 0, len(magic)), magic)
+                                   for magic in _IMAGE_MAGIC]))
+
+
+def _image_bytes(record: tf.Tensor) -> tf.Tensor:
+    return tf.io.parse_single_example(record, {"image/encoded": _FEATURES["image/encoded"]})["image/encoded"]
+
+
+def count_records(files: list[str]) -> list[int]:
+    """Records in each file, counted by reading them (in parallel); see ``count_records_and_bad``."""
+    return count_records_and_bad(files)[0]
+
+
+def count_records_and_bad(files: list[str]) -> tuple[list[int], list[int]]:
+    """Per file: how many records, and how many of them hold no image (skipped when read)."""
+    def count(path: tf.Tensor) -> tf.Tensor:
+        def add(totals, record):
+            return totals + tf.stack([tf.constant(1, tf.int64),
+                                      tf.cast(tf.logical_not(looks_like_image(_image_bytes(record))), tf.int64)])
+        return tf.data.TFRecordDataset(path).reduce(tf.zeros([2], tf.int64), add)
+
+    counts = list(tf.data.Dataset.from_tensor_slices(files).map(count, num_parallel_calls=tf.data.AUTOTUNE)
+                  .as_numpy_iterator())
+    return [int(n) - int(b) for n, b in counts], [int(b) for _, b in counts]
+
+
+def damaged_shards(data_dir: str) -> list[tuple[str, str]]:
+    """(path, TensorFlow's message with the byte offset) of every shard that cannot be read to its end."""
+    bad = []
+    for split in (TRAIN_SPLIT, EVAL_SPLIT):
+        for path in split_files(data_dir, split):
+            try:
+                tf.data.TFRecordDataset(path).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
+            except tf.errors.DataLossError as e:
+                found = re.search(r"(truncated|corrupted) record at \d+", str(e))
+                bad.append((path, found.group(0) if found else " ".join(str(e).split("[[")[0].split())[:200]))
+    return bad
+
+
+def explain_error(error: tf.errors.OpError, data_dir: str | None) -> ValueError | None:
+    """A one-line ValueError for a damaged shard or a label outside the classes; None for other errors."""
+    text = str(error)
+    if LABEL_ERROR in text:
+        # TensorFlow prints the assert's message as "[message] [Condition ...] [x ...]".
+        message = text[text.index(LABEL_ERROR):].split("\n")[0].split("]")[0].strip()
+        return ValueError(message)
+    if isinstance(error, tf.errors.DataLossError) and data_dir:
+        bad = damaged_shards(data_dir)
+        if not bad:
+            return ValueError(f"a TFRecord file in {data_dir} is corrupt or truncated "
+                              f"({' '.join(text.split('[[')[0].split())[:200]})")
+        shown = "; ".join(f"{path}: {message}" for path, message in bad[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        return ValueError(f"{len(bad)} TFRecord shard(s) are truncated or corrupt: {shown}{more}; training "
+                          "refuses damaged shards: rewrite them (python -m efficientnet_tpu.data.make_tfrecords) "
+                          "or move them out of --data_dir")
+    return None
 
 
 def file_shards(num_files: int, num_shards: int, shard_index: int) -> list[int] | None:
@@ -77,7 +137,8 @@ class TFRecordSource(Source):
     encoded = True
     cacheable = False
     shuffle_buffer_size = 8_192
-    # A bad record or a label outside the classes is an error in the data to fix, not to skip.
+    # Records that hold no image are filtered (and counted) in ``read``; a label outside the
+    # classes or a damaged shard is an error in the data to fix, not to skip (see ``explain_error``).
     skips_unreadable = False
 
     def __init__(self, data_dir: str | None, *, label_offset: int = 1, name: str = "tfrecord") -> None:
@@ -126,7 +187,12 @@ class TFRecordSource(Source):
             if all(name in known for name in names):
                 self._counts[split] = [int(known[name]) for name in names]
             else:
-                self._counts[split] = count_records(files)
+                self._counts[split], bad = count_records_and_bad(files)
+                if sum(bad):
+                    shown = ", ".join(f"{os.path.basename(path)} ({n})" for path, n in zip(files, bad) if n)
+                    logger.warning("%s: skipped %d of %d %s records that hold no image (not JPEG, PNG, GIF or "
+                                   "BMP): %s", self.data_dir, sum(bad), sum(bad) + sum(self._counts[split]),
+                                   split, shown)
         return self._counts[split]
 
     @property
@@ -171,12 +237,16 @@ class TFRecordSource(Source):
         # A wrong label base would train silently on shifted classes: stop instead.
         checks = [
             tf.debugging.assert_non_negative(
-                label, message=f"{self.name}: a label below {self.label_offset}; these files count classes "
-                               "from 0: use --dataset=tfrecord_0based"),
+                label, message=f"{LABEL_ERROR} a label below {self.label_offset} in {self.data_dir}, which "
+                               f"--dataset={self.name} reads as classes counted from {self.label_offset}; these "
+                               "files count classes from 0: use --dataset=tfrecord_0based"),
             tf.debugging.assert_less(
                 label, self.num_classes,
-                message=f"{self.name}: a label of {self.num_classes} or more; set --num_classes, or use "
-                        "--dataset=tfrecord if the files count classes from 1"),
+                message=f"{LABEL_ERROR} a label of {self.num_classes + self.label_offset} or more in "
+                        f"{self.data_dir}, outside the {self.num_classes} classes of --dataset={self.name} "
+                        f"(classes counted from {self.label_offset}); "
+                        + ("if the files count classes from 1 use --dataset=tfrecord, else set --num_classes"
+                           if self.label_offset == 0 else "set --num_classes")),
         ]
         with tf.control_dependencies(checks):
             label = tf.identity(label)
@@ -200,4 +270,7 @@ class TFRecordSource(Source):
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_files)
         if indices is None:
             dataset = shard(dataset, num_shards, shard_index)
-        return dataset.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE)
+        # A record that holds no image is dropped here (counted when the split is counted), before
+        # the decoder would stop the run; the label checks in _parse still stop it.
+        dataset = dataset.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.filter(lambda encoded, label: looks_like_image(encoded))

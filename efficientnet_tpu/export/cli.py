@@ -96,5 +96,11 @@ def main(argv: Sequence[str]) -> int:
 
 def run(main_fn: Callable[[Sequence[str]], int] = main) -> None:
     """Entry point of ``python -m efficientnet_tpu.export``."""
+    import sys  # pylint: disable=import-outside-toplevel
+
+    from efficientnet_tpu import absl_main  # pylint: disable=import-outside-toplevel
+
     define_flags()
+    if absl_main.wants_help(sys.argv):
+        sys.exit(absl_main.print_help(sys.argv, define_flags, __doc__))
     app.run(main_fn)

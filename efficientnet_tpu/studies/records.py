@@ -15,6 +15,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from efficientnet_tpu.storage import write_json
+
 RECORD_FILENAME = "record.json"
 STATUSES = ("done", "failed", "diverged")
 
@@ -53,11 +55,7 @@ def write_record(study_dir: str, record: dict[str, Any]) -> str:
         raise ValueError(f"record status must be one of {', '.join(STATUSES)}, got {record.get('status')!r}")
     path = record_path(study_dir, record["name"])
     tf.io.gfile.makedirs(os.path.dirname(path))
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(record, indent=2, sort_keys=False, default=_plain) + "\n")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-    return path
+    return write_json(path, record, indent=2, sort_keys=False, default=_plain)
 
 
 def _plain(value: Any) -> Any:

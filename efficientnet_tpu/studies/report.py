@@ -18,6 +18,7 @@ import os
 import string
 from typing import Any, Mapping, Sequence
 
+from efficientnet_tpu.storage import atomic_write
 from efficientnet_tpu.studies import hparams, plots, tables
 
 Trials = Sequence[Mapping[str, Any]]  # aggregated trials (tables.aggregate)
@@ -128,14 +129,10 @@ def _write(path: str, data: bytes) -> None:
     if _is_remote(path):
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
         tf.io.gfile.makedirs(path.rsplit("/", 1)[0])
-        with tf.io.gfile.GFile(path, "wb") as file:
-            file.write(data)
+        atomic_write(path, data)
         return
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as file:
-        file.write(data)
-    os.replace(tmp, path)
+    atomic_write(path, data)
 
 
 def _csv_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:

@@ -20,8 +20,10 @@ import tensorflow as tf
 import yaml
 
 from efficientnet_tpu import exit_codes
+from efficientnet_tpu.storage import atomic_write
 from efficientnet_tpu.studies import measure, records
 from efficientnet_tpu.studies.spec import Trial
+from efficientnet_tpu.training.lock import LockHeld
 from efficientnet_tpu.training.loop import TrainingDiverged
 from efficientnet_tpu.training.preemption import Preempted
 
@@ -61,10 +63,7 @@ def save_study(study_dir: str, spec: dict[str, Any], profile: str | None) -> str
                              f"(profile {profile})")
     tf.io.gfile.makedirs(study_dir)
     plain = {k: v for k, v in spec.items() if not k.startswith("_")}
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        f.write(yaml.safe_dump({"spec": plain, "profile": profile}, sort_keys=False))
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-    return path
+    return atomic_write(path, yaml.safe_dump({"spec": plain, "profile": profile}, sort_keys=False))
 
 
 def load_study(study_dir: str) -> dict[str, Any]:
@@ -106,7 +105,9 @@ def run_trial(trial: Trial, study_dir: str, *, profile: str | None, measure_spee
     """Trains (or resumes) one trial and writes its record; a failure is recorded, not raised.
 
     ``Preempted`` and ``KeyboardInterrupt`` propagate: the study stops with
-    its checkpoints saved, and rerunning resumes it.
+    its checkpoints saved, and rerunning resumes it. So does ``LockHeld``:
+    another process trains this trial now, and recording it as failed would
+    be false.
     """
     record = _base_record(trial, profile)
     try:
@@ -118,7 +119,7 @@ def run_trial(trial: Trial, study_dir: str, *, profile: str | None, measure_spee
     start = time.perf_counter()
     try:
         result = train(trial.config, progress=progress)
-    except (Preempted, KeyboardInterrupt):
+    except (Preempted, KeyboardInterrupt, LockHeld):
         raise
     except TrainingDiverged as e:
         record.update(status="diverged", error=exit_codes.one_line(e))

@@ -132,6 +132,11 @@ class TrainConfig:
         "tensorflow: TF's PreemptionCheckpointHandler, plus a SIGTERM handler where it does not watch SIGTERM; "
         "signal: only the SIGTERM handler; none.")
 
+    # --- reliability: the model_dir lock (training/lock.py) ------------------
+    force_unlock: bool = _field(
+        False, "Take over model_dir's lock even when its owner may still run (a run known to be dead on "
+               "another machine); a dead process on this host is detected without it.")
+
     # --- recipe ------------------------------------------------------------
     optimizer: str = _field("rmsprop", "rmsprop, adam or sgd.")
     learning_rate: float = _field(0.016, "Peak learning rate per lr_reference_batch examples.")
@@ -319,19 +324,29 @@ def parse_model_overrides(value: Any, source: str = "model_overrides") -> dict[s
     return _canonical(dict(value)) or None
 
 
+def safe_load_yaml(text: str, path: str) -> Any:
+    """``yaml.safe_load`` with a syntax error as a ValueError naming the file, line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{path} is not valid YAML{where}: {problem}") from None
+
+
 def load_yaml(path: str) -> dict[str, Any]:
     """Reads a config file (a path, or a shipped recipe's name) with ``yaml.safe_load``; unknown keys are errors."""
     path = shipped.find_recipe(path)
     if not os.path.exists(path):
         raise FileNotFoundError(shipped.missing_recipe_message(path))
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise ValueError(f"{path} is not valid YAML{where}: {problem}") from None
+    if os.path.isdir(path):
+        raise ValueError(f"--config={path} is a directory; give a YAML file (e.g. configs/digits_demo.yaml)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = safe_load_yaml(f.read(), path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"config file {path} cannot be read: {e}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -514,12 +529,9 @@ def dump(config: TrainConfig, model_dir: str) -> str:
 
     tf.io.gfile.makedirs(model_dir)
     path = config_path(model_dir)
-    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-    return path
+    from efficientnet_tpu.storage import atomic_write  # pylint: disable=import-outside-toplevel
+
+    return atomic_write(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def load_run_config(model_dir: str) -> dict[str, Any]:
@@ -530,9 +542,15 @@ def load_run_config(model_dir: str) -> dict[str, Any]:
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"{path} does not exist: is {model_dir} the model_dir of a training run?")
     with tf.io.gfile.GFile(path, "r") as f:
-        data = yaml.safe_load(f.read())
+        text = f.read()
+    fix = ("; the run's own record is damaged: restore it, or move it away to resume with the flags given "
+           "(the checkpoints are kept)")
+    try:
+        data = safe_load_yaml(text, path)
+    except ValueError as e:
+        raise ValueError(f"{e}{fix}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a mapping of config keys")
+        raise ValueError(f"{path} is not a mapping of config keys{fix}")
     return data
 
 

@@ -15,7 +15,6 @@ Logits and losses are float32 whatever the precision policy.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Any, Callable
@@ -25,9 +24,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from efficientnet_tpu.storage import write_json
 from efficientnet_tpu.training import config as config_lib
-from efficientnet_tpu.training.checkpoint import (CheckpointKeeper, has_object, restore_newest_readable,
-                                                  rng_states)
+from efficientnet_tpu.training.checkpoint import (CheckpointKeeper, has_object, nonfinite_variables,
+                                                  restore_newest_readable, rng_states)
 from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.ema import WeightAverage, averaged_weights
 from efficientnet_tpu.training.init_weights import set_backbone_trainable
@@ -46,7 +46,7 @@ EVAL_RESULTS = "eval_results.json"
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss, an eval metric or a weight became NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclasses.dataclass
@@ -313,8 +313,21 @@ class Trainer:
     def step(self) -> int:
         return int(self.global_step.numpy())
 
+    def _diverged(self, what: str) -> TrainingDiverged:
+        fixes = "lower --learning_rate or check the input data"
+        if self.config.precision != "float32":
+            fixes = "lower --learning_rate, check the input data, or use --precision=float32"
+        return TrainingDiverged(
+            f"{what}; training stopped and the last good checkpoint "
+            f"({self._last_good_checkpoint or 'none'}) is kept. {fixes[0].upper()}{fixes[1:]}")
+
     def save(self) -> tuple[int, str]:
+        """Saves a checkpoint at the current step; refuses (``TrainingDiverged``) to save non-finite weights."""
         step = self.step
+        bad = nonfinite_variables(self.model.variables)
+        if bad:
+            raise self._diverged(f"at step {step} {len(bad)} weight(s) hold NaN or inf (first: {bad[0]}), "
+                                 "so no checkpoint was saved")
         path = self.keeper.save(step)
         self._last_good_checkpoint = path
         self._message(f"saved checkpoint {path}")
@@ -393,13 +406,7 @@ class Trainer:
                 result = self.run_loop(steps)
                 previous, step = step, step + steps
                 if result.nonfinite > 0:
-                    fixes = "lower --learning_rate or check the input data"
-                    if config.precision != "float32":
-                        fixes = "lower --learning_rate, check the input data, or use --precision=float32"
-                    raise TrainingDiverged(
-                        f"the loss became NaN or infinite between steps {previous} and {step}; training "
-                        f"stopped and the last good checkpoint ({self._last_good_checkpoint or 'none'}) is kept. "
-                        f"{fixes[0].upper()}{fixes[1:]}")
+                    raise self._diverged(f"the loss became NaN or infinite between steps {previous} and {step}")
                 step_time = result.seconds / steps
                 if not first_call:
                     recent = (recent + [step_time])[-20:]
@@ -417,11 +424,12 @@ class Trainer:
                         "loss": metrics["loss"], "total_loss": result.total_loss_sum / steps,
                         "accuracy": metrics["accuracy"], "learning_rate": lr,
                         "images_per_second": images_per_second, "step_time": step_time}, step)
-                if step >= total_steps or step // config.checkpoint_every_steps > previous // config.checkpoint_every_steps:
-                    self.save()
+                # Evaluate before saving: weights whose evaluation is NaN or inf never become a checkpoint.
                 if eval_every_steps and self.eval_input_fn is not None and (
                         step >= total_steps or step // eval_every_steps > previous // eval_every_steps):
                     last_eval = self.evaluate()
+                if step >= total_steps or step // config.checkpoint_every_steps > previous // config.checkpoint_every_steps:
+                    self.save()
                 if on_loop_end is not None:
                     on_loop_end(self)
                 watcher.check()
@@ -455,6 +463,11 @@ class Trainer:
             raise ValueError("the eval split yielded no examples")
         results = {"step": self.step, "top1": top1 / count, "top5": top5 / count, "loss": loss_sum / count,
                    "num_examples": int(round(count))}
+        nonfinite = [name for name in ("loss", "top1", "top5") if not np.isfinite(results[name])]
+        if nonfinite:
+            # Nothing is written: no summary, no eval_results.json, and (in train) no checkpoint of these weights.
+            raise self._diverged(f"the evaluation at step {results['step']} gave a non-finite "
+                                 f"{' and '.join(nonfinite)} ({', '.join(f'{n} {results[n]}' for n in nonfinite)})")
         seconds = time.perf_counter() - start
         self._message(f"eval at step {results['step']}: top-1 {results['top1']:.2%} top-5 {results['top5']:.2%} "
                       f"loss {results['loss']:.4f} on {results['num_examples']} examples "
@@ -470,13 +483,8 @@ class Trainer:
 
 
 def write_eval_results(model_dir: str, results: dict[str, Any]) -> str:
-    """Writes ``model_dir/eval_results.json`` (atomically, via a temporary file)."""
-    path = os.path.join(model_dir, EVAL_RESULTS)
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(results, indent=2) + "\n")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-    return path
+    """Writes ``model_dir/eval_results.json`` (atomically, strict JSON)."""
+    return write_json(os.path.join(model_dir, EVAL_RESULTS), results, indent=2)
 
 
 __all__ = ["Trainer", "TrainingDiverged", "LoopResult", "write_eval_results", "cross_entropy", "top_k_correct"]
