@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
+import efficientnet_tpu
+
 from efficientnet_tpu.training import config as config_lib
 from helpers import REPO
 
@@ -149,6 +151,21 @@ def test_weight_decay_covers_kernels_and_biases_but_not_batch_norm():
     assert not decayed & {id(v) for v in norm.trainable_variables}
     expected = 1e-5 * sum(float(np.sum(np.square(v.numpy()))) / 2 for v in decayed_variables(model))
     assert float(l2_penalty(decayed_variables(model), 1e-5)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_efficientnetv2_weight_decay_leaves_biases_out_as_automl():
+    """google/automl efficientnetv2/main.py ``model_fn`` decays the variables not matching hparams.py's
+    ``weight_decay_exclude='.*(bias|gamma|beta).*'``; tensorflow/tpu efficientnet main.py decays biases."""
+    from efficientnet_tpu.training.optimizer import decayed_variables, decays_biases
+
+    assert decays_biases("b0") and decays_biases("b7") and decays_biases("b0_fused") and decays_biases("lite0")
+    assert not any(decays_biases(name) for name in ("v2_b0", "v2_b3", "v2_s", "v2_m", "v2_l"))
+    model = efficientnet_tpu.build_model("v2_b0", num_classes=10, input_shape=(32, 32, 3))
+    decayed = {v.path for v in decayed_variables(model, biases=False)}
+    names = {v.path: v for v in model.trainable_variables}
+    expected = {path for path in names if path.endswith(("kernel", "depthwise_kernel"))}
+    assert expected and decayed == expected
+    assert {v.path for v in decayed_variables(model)} > decayed  # the V1 rule would add the biases
 
 
 def test_rmsprop_accumulators_start_at_one_like_the_reference():

@@ -154,8 +154,9 @@ class TrainConfig:
     label_smoothing: float = _field(0.1, "Label smoothing of the cross-entropy.")
     weight_decay: float = _field(
         1e-5, "L2 penalty (weight_decay * sum(v**2) / 2) on every trainable variable outside batch norm: "
-              "conv and dense kernels and the classifier's bias, as the V1 reference (its main.py skips only "
-              "'batch_normalization' variables); batch-norm gamma and beta are not decayed.")
+              "conv and dense kernels and the biases (squeeze-excite convs', the classifier's), as the V1 "
+              "reference (its main.py skips only 'batch_normalization' variables); EfficientNetV2 (v2_*) "
+              "decays kernels only, as automl's; batch-norm gamma and beta are never decayed.")
     use_ema: bool = _field(True, "Keep an exponential moving average of the weights; evaluate and export it.")
     ema_decay: float = _field(0.9999, "EMA decay (warmed up as min(decay, (1 + n) / (10 + n))).")
 

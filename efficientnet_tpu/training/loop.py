@@ -32,7 +32,8 @@ from efficientnet_tpu.training.config import TrainConfig
 from efficientnet_tpu.training.ema import WeightAverage, averaged_weights
 from efficientnet_tpu.training.init_weights import set_backbone_trainable
 from efficientnet_tpu.training.modeling import build_network
-from efficientnet_tpu.training.optimizer import build_optimizer, decayed_variables, initialize_slots, l2_penalty
+from efficientnet_tpu.training.optimizer import (build_optimizer, decayed_variables, decays_biases, initialize_slots,
+                                                 l2_penalty)
 from efficientnet_tpu.training.preemption import Preempted, PreemptionWatcher
 from efficientnet_tpu.training.progressive import StageController
 from efficientnet_tpu.training.progress import ProgressLine, Summaries
@@ -153,7 +154,7 @@ class Trainer:
                         if config.use_ema else None)
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self._decayed = decayed_variables(self.model)
+        self._decayed = decayed_variables(self.model, biases=decays_biases(config.variant))
         objects: dict[str, Any] = dict(model=self.model, optimizer=self.optimizer, step=self.global_step)
         if self.stage_controller is not None:
             with self.strategy.scope():

@@ -3,7 +3,8 @@
 Weight decay is an L2 term added to the loss, as in the reference
 implementation, over every trainable variable except batch-norm scales and
 offsets: conv and dense kernels and biases (the reference decays all
-variables whose name lacks "batch_normalization"). The optional trainable
+variables whose name lacks "batch_normalization"); EfficientNetV2, as
+automl's trainer, leaves biases out too. The optional trainable
 swish beta, which the reference does not have, is a scalar and is left alone.
 """
 
@@ -12,18 +13,31 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from efficientnet_tpu.model.v2 import V2_TABLE
 from efficientnet_tpu.training.config import TrainConfig
 
 
-def decayed_variables(model: keras.Model) -> list:
-    """Trainable variables outside batch-norm layers: kernels and biases, not scalars."""
+def decays_biases(variant: str) -> bool:
+    """Whether the variant's reference decays biases: V1's does, EfficientNetV2's does not.
+
+    tensorflow/tpu efficientnet main.py ``model_fn`` decays every variable whose
+    name lacks "batch_normalization"; google/automl efficientnetv2 main.py
+    ``model_fn`` skips ``hparams.base_config.train.weight_decay_exclude``,
+    ``'.*(bias|gamma|beta).*'`` (its main_tf2.py decays kernels only, the same set).
+    """
+    return variant not in V2_TABLE
+
+
+def decayed_variables(model: keras.Model, *, biases: bool = True) -> list:
+    """Trainable variables outside batch-norm layers: kernels and (``biases``) biases, not scalars."""
     batch_norm = {
         id(variable)
         for layer in model._flatten_layers(include_self=False, recursive=True)  # pylint: disable=protected-access
         if isinstance(layer, keras.layers.BatchNormalization)
         for variable in layer.trainable_variables
     }
-    return [v for v in model.trainable_variables if id(v) not in batch_norm and len(v.shape) >= 1]
+    return [v for v in model.trainable_variables if id(v) not in batch_norm and len(v.shape) >= 1
+            and (biases or len(v.shape) > 1)]
 
 
 def l2_penalty(variables: list, weight_decay: float) -> tf.Tensor:
