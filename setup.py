@@ -15,6 +15,9 @@ The recipes and study specs of the top-level ``configs/`` folder ship inside
 the package as ``efficientnet_tpu/configs`` (see efficientnet_tpu/shipped.py).
 """
 
+import glob
+import os
+
 from setuptools import find_packages, setup
 
 # The TensorFlow releases the CI runs the test suite on: the oldest (also the
@@ -23,6 +26,13 @@ TENSORFLOW = "tensorflow>=2.20,<2.22"
 # tensorflow-tpu 2.20.0 declares libtpu~=0.0.14, which lets pip take any newer
 # 0.0.x libtpu; 0.0.14 is the one the TPU build names, so it is pinned exactly.
 TENSORFLOW_TPU = ["tensorflow-tpu==2.20.0", "libtpu==0.0.14"]
+
+# configs/ and every folder under it that holds YAML (studies/, progressive/, ...) ship as
+# efficientnet_tpu.configs[.SUB], so an installed package finds its recipes and study specs.
+CONFIG_PACKAGES = sorted({
+    "efficientnet_tpu." + os.path.dirname(path).replace(os.sep, ".")
+    for path in glob.glob(os.path.join("configs", "**", "*.yaml"), recursive=True)
+} | {"efficientnet_tpu.configs"})
 
 setup(
     name="efficientnet_tpu",
@@ -33,10 +43,9 @@ setup(
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["efficientnet_tpu", "efficientnet_tpu.*"])
-    + ["efficientnet_tpu.configs", "efficientnet_tpu.configs.studies"],
+    packages=find_packages(include=["efficientnet_tpu", "efficientnet_tpu.*"]) + CONFIG_PACKAGES,
     package_dir={"efficientnet_tpu.configs": "configs"},
-    package_data={"efficientnet_tpu.configs": ["*.yaml"], "efficientnet_tpu.configs.studies": ["*.yaml"]},
+    package_data={package: ["*.yaml"] for package in CONFIG_PACKAGES},
     python_requires=">=3.10",
     install_requires=[
         "keras>=3.10,<4",

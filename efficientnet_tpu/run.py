@@ -260,6 +260,8 @@ def run(config: TrainConfig, *, progress: bool = True,
         # MultiWorkerMirroredStrategy's collective ops must be set up at program start.
         strategy_info = resolve_strategy(config.strategy, config.tpu, config.num_cpu_replicas,
                                          config.tpu_configure_version)
+    created = [path for path in (config.model_dir, config.export_dir)
+               if path and strategy_info.is_chief and not tf.io.gfile.exists(path)]
     lock = prepare_storage(config, strategy_info.is_chief)
     try:
         return _run_locked(config, spec, strategy_info, progress, lock)
@@ -271,6 +273,10 @@ def run(config: TrainConfig, *, progress: bool = True,
     finally:
         if lock is not None:
             lock.release()
+        for path in created:
+            # A run refused before it wrote anything (a bad checkpoint, missing data) leaves no
+            # model_dir or export_dir behind: the folders the lock and the write probes made, empty again.
+            storage.remove_if_empty(path)
 
 
 def _run_locked(config: TrainConfig, spec: ModelSpec, strategy_info: StrategyInfo, progress: bool,

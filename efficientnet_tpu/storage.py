@@ -118,6 +118,16 @@ def check_writable(directory: str, what: str) -> None:
         raise fault from None
 
 
+def remove_if_empty(directory: str) -> None:
+    """Deletes ``directory`` when it exists and holds nothing (a folder a refused run only created)."""
+    gfile = _gfile()
+    try:
+        if gfile.isdir(directory) and not gfile.listdir(directory):
+            gfile.rmtree(directory)
+    except Exception:  # pylint: disable=broad-except  (tidying up must never mask the run's own error)
+        pass
+
+
 def _check_local_parents(directory: str, what: str) -> None:
     """A local path that is, or is under, a regular file: named exactly (os.makedirs says only ENOTDIR)."""
     path = os.path.abspath(directory)
