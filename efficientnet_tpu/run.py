@@ -198,22 +198,6 @@ def resolve_precision(precision: str, strategy_info: StrategyInfo) -> str:
     return "float32"
 
 
-def check_model_dir(model_dir: str) -> None:
-    """A local model_dir must be a folder path: not a file, not under a file."""
-    if "://" in model_dir:
-        return
-    path = os.path.abspath(model_dir)
-    while True:
-        if os.path.exists(path) and not os.path.isdir(path):
-            where = "is" if path == os.path.abspath(model_dir) else "is under"
-            raise storage.StorageError(f"--model_dir={model_dir} {where} the regular file {path}; "
-                                       "give a folder path (it is created if missing)")
-        parent = os.path.dirname(path)
-        if parent == path:
-            return
-        path = parent
-
-
 def prepare_storage(config: TrainConfig, is_chief: bool) -> DirectoryLock | None:
     """Before anything is built: model_dir and export_dir writable, model_dir locked (chief only).
 
@@ -253,7 +237,8 @@ def run(config: TrainConfig, *, progress: bool = True,
     """Runs ``config.mode``; returns {"step", "eval": results or None, "export_dir": path or None,
     "config": the resolved config, "plan": the RunPlan}."""
     spec = model_spec(config)  # an unknown variant or bad phi fails here, before any device is touched
-    check_model_dir(config.model_dir)
+    if not storage.is_remote(config.model_dir):  # a file in the way fails before any device is touched
+        storage.check_not_under_file(config.model_dir, "--model_dir")
     if strategy_info is None:
         # First, before anything touches TensorFlow's devices (seeding, input pipelines, the
         # folder dataset's decode check): splitting the CPU into logical replicas and

@@ -100,7 +100,7 @@ def check_writable(directory: str, what: str) -> None:
     probe = os.path.join(directory, f".write_probe.{socket.gethostname()}.{os.getpid()}")
     try:
         if not is_remote(directory):
-            _check_local_parents(directory, what)
+            check_not_under_file(directory, what)
         gfile.makedirs(directory)
         if not gfile.isdir(directory):
             raise StorageError(f"cannot write {what} {directory}: it is a regular file, not a directory; "
@@ -128,7 +128,7 @@ def remove_if_empty(directory: str) -> None:
         pass
 
 
-def _check_local_parents(directory: str, what: str) -> None:
+def check_not_under_file(directory: str, what: str) -> None:
     """A local path that is, or is under, a regular file: named exactly (os.makedirs says only ENOTDIR)."""
     path = os.path.abspath(directory)
     while True:
