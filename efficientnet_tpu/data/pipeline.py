@@ -15,6 +15,7 @@ import tensorflow as tf
 from efficientnet_tpu.data import augment as augment_lib
 from efficientnet_tpu.data import reference_ops
 from efficientnet_tpu.data import mixing as mixing_lib
+from efficientnet_tpu.data.choices import AUGMENTATIONS
 from efficientnet_tpu.data.batching import (eval_examples_per_shard, eval_steps_for,
                                             pad_and_batch_eval)
 from efficientnet_tpu.data.info import DatasetInfo, default_crop_fraction
@@ -27,7 +28,6 @@ from efficientnet_tpu.data.registry import get_source
 from efficientnet_tpu.data.sources import Source
 from efficientnet_tpu.data.synthetic import SyntheticSource
 
-AUGMENTATIONS = ("none", "default", "randaugment", "autoaugment", "seed003")
 OUTPUT_DTYPES = (tf.float32, tf.bfloat16, tf.float16)
 # Input pipelines of one run draw augmentation seeds from distinct streams.
 _SHARD_SEED_STRIDE = 1_000_003

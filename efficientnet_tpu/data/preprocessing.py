@@ -17,6 +17,7 @@ from typing import Callable
 
 import tensorflow as tf
 
+from efficientnet_tpu.data.choices import RESIZE_METHODS
 from efficientnet_tpu.data.info import default_crop_fraction
 
 # Inception crop parameters of the reference.
@@ -121,9 +122,6 @@ def inception_crop_window(shape: tf.Tensor, seed: tf.Tensor, image_size: int,
     center_window = center_crop_window(shape, default_crop_fraction(image_size))
     return tuple(tf.where(failed, center, chosen)
                  for center, chosen in zip(center_window, random_window))
-
-
-RESIZE_METHODS = ("bicubic", "bilinear")
 
 
 def resize(image: tf.Tensor, image_size: int, method: str = "bicubic") -> tf.Tensor:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from efficientnet_tpu.data.choices import DATASET_NAMES
 from efficientnet_tpu.data.sources import Source
 
-DATASET_NAMES = ("imagenet2012", "cifar10", "cifar100", "cifar10_3class", "folder", "tfrecord",
-                 "tfrecord_0based", "digits", "synthetic")
+__all__ = ["DATASET_NAMES", "get_source"]
 
 
 def get_source(name: str, data_dir: str | None = None) -> Source:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-FORMATS = {"saved_model": "SavedModel", "tflite": "TFLite model", "tflite_int8": "int8 TFLite model"}
+from efficientnet_tpu.training.config import EXPORT_FORMATS as FORMATS
+
 # Images of the run's own eval split that calibrate a full-integer model's activations.
 REPRESENTATIVE_IMAGES = 256
 

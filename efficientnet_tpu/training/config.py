@@ -27,7 +27,8 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
 PREEMPTION_HANDLERS = ("tensorflow", "signal", "none")
-EXPORT_FORMATS = ("saved_model", "tflite", "tflite_int8")
+# export format -> what the exported artefact is called in messages (export/from_run.py and the CLI use it).
+EXPORT_FORMATS = {"saved_model": "SavedModel", "tflite": "TFLite model", "tflite_int8": "int8 TFLite model"}
 
 # Keys that decide the network's shape. A model_dir that already holds a run
 # with different values cannot be resumed into: its checkpoint would not fit.
