@@ -151,3 +151,23 @@ def test_the_atomic_writer_leaves_the_old_file_when_a_write_fails(tmp_path, monk
     with pytest.raises(FileExistsError):
         storage.atomic_write(str(path), "other\n", overwrite=False)
     assert path.read_text() == "old\n"
+
+
+def test_only_the_storage_module_renames_files_into_place():
+    """The write-to-temporary-then-rename is written once (storage.atomic_write): a second copy elsewhere
+    would miss its gs:// branch or its cleanup, as one did before."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(storage.__file__).parent
+    renames = {"replace", "rename", "Rename"}
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "storage.py" and path.parent == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in renames
+                    and isinstance(node.func.value, (ast.Name, ast.Attribute))
+                    and getattr(node.func.value, "id", getattr(node.func.value, "attr", "")) in ("os", "gfile")):
+                offenders.append(f"{path.relative_to(package.parent)}:{node.lineno}")
+    assert not offenders, f"rename into place outside storage.py (use storage.atomic_write): {offenders}"
