@@ -59,7 +59,7 @@ def test_readme_is_a_short_front_door_whose_links_resolve():
 FILE_REFERENCE = re.compile(r"(?<![\w./-])((?:[\w.-]+/)*[\w-]+\.(?:py|md|yaml|yml|json|ipynb|toml|cfg|ini|txt|sh))"
                             r"(?![\w/])")
 # Files the docs tell a reader to create (worked examples), and placeholders: none may exist in the repository.
-EXAMPLES = {"efficientnet_tpu/model/blocks_plain.py", "efficientnet_tpu/data/npz.py", "configs/cifar100_sgd.yaml",
+EXAMPLES = {"efficientnet_tpu/model/blocks/plain_conv.py", "efficientnet_tpu/model/tiny.py", "efficientnet_tpu/data/npz.py", "configs/cifar100_sgd.yaml",
             "efficientnet_tpu/export/keras_archive.py", "path/to/my_study.yaml", "FILE.yaml",
             "configs/studies/NAME.yaml", "path.yaml"}
 # Other projects' files, named with the project in the same paragraph (or comment block).

@@ -14,7 +14,7 @@ import pytest
 
 from efficientnet_tpu import count_macs, get_spec
 from efficientnet_tpu.model import ModelSpec, StageSpec, build_from_spec, resolve_blocks
-from efficientnet_tpu.model import blocktypes
+from efficientnet_tpu.model import block_types as blocktypes
 from efficientnet_tpu.model.blocks import BLOCK_LAYERS, ConvBN, ResidualBlock, register_block
 from efficientnet_tpu.summary import describe_spec, format_table, stage_table
 

@@ -17,7 +17,7 @@ import pytest
 
 from efficientnet_tpu import get_spec
 from efficientnet_tpu.model.specs import StageSpec
-from efficientnet_tpu.model.variants import B0_STAGES, OFFICIAL_SCALING
+from efficientnet_tpu.model.efficientnet import B0_STAGES, OFFICIAL_SCALING
 from efficientnet_tpu.model.weights import KERAS_CONSTRUCTORS
 
 

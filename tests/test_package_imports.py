@@ -157,7 +157,7 @@ def test_no_import_cycle_between_the_package_parts():
 
 
 def test_no_import_cycle_between_modules():
-    """Finer than the parts: model/specs.py and model/blocks.py once needed each other (under TYPE_CHECKING)."""
+    """Finer than the parts: model/specs.py and the blocks (now model/blocks/base.py) once needed each other."""
     cycle = find_cycle(module_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
@@ -176,9 +176,12 @@ def test_the_module_graph_sees_a_cycle_written_into_the_package(tmp_path, monkey
 
 # The architecture as data: specs, the block-type declarations, the variant registry and the families
 # written as stage tables. They describe, resolve and validate networks without Keras.
-KERAS_FREE = ("efficientnet_tpu.model.blocktypes", "efficientnet_tpu.model.specs", "efficientnet_tpu.model.variants",
-              "efficientnet_tpu.model.knobs", "efficientnet_tpu.model.presets", "efficientnet_tpu.model.v2",
-              "efficientnet_tpu.model.lite", "efficientnet_tpu.model.baseline_specs")
+KERAS_FREE = ("efficientnet_tpu.model", "efficientnet_tpu.model.block_types", "efficientnet_tpu.model.specs", "efficientnet_tpu.model.registry",
+              "efficientnet_tpu.model.scaling", "efficientnet_tpu.model.overrides",
+              "efficientnet_tpu.model.stage_overrides", "efficientnet_tpu.model.family_builders",
+              "efficientnet_tpu.model.efficientnet", "efficientnet_tpu.model.efficientnet_studies",
+              "efficientnet_tpu.model.v2", "efficientnet_tpu.model.lite", "efficientnet_tpu.model.baselines",
+              "efficientnet_tpu.model.baselines.specs")
 
 
 def _closure(start: str, edges: dict[str, set[str]]) -> set[str]:
@@ -200,13 +203,14 @@ def test_the_architecture_modules_import_no_keras_directly_or_through_what_they_
 
 
 def test_every_variant_resolves_without_loading_keras():
-    """At run time too: with the model package's __init__ (which loads the builder) left out."""
+    """At run time too, with the model package's __init__ left out: each family module loads on its own."""
     script = (
         "import sys, types\n"
         "package = types.ModuleType('efficientnet_tpu.model')\n"
         f"package.__path__ = [{os.path.join(PACKAGE, 'model')!r}]\n"
         "sys.modules['efficientnet_tpu.model'] = package\n"
-        "from efficientnet_tpu.model import baseline_specs, knobs, lite, presets, v2, variants\n"
+        "from efficientnet_tpu.model import efficientnet, efficientnet_studies, lite, registry as variants, v2\n"
+        "from efficientnet_tpu.model.baselines import specs\n"
         "from efficientnet_tpu.model.specs import resolve_blocks\n"
         "names = variants.list_variants()\n"
         "for name in names:\n"
@@ -221,10 +225,28 @@ def test_every_variant_resolves_without_loading_keras():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_the_model_package_loads_keras_only_for_its_keras_backed_names():
+    """The real package this time: its __init__ loads the specs and families; the builder waits for build_model."""
+    script = (
+        "import sys\n"
+        "import efficientnet_tpu.model as model\n"
+        "from efficientnet_tpu.model import specs, registry\n"
+        "model.resolve_blocks(model.get_spec('b0_meconv', phi=-1))\n"
+        "assert 'build_model' in dir(model)\n"
+        "loaded = sorted({'keras', 'tensorflow', 'jax'} & set(sys.modules))\n"
+        "assert not loaded, loaded\n"
+        "from efficientnet_tpu.model import build_model\n"
+        "assert 'keras' in sys.modules and build_model is model.build_model\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.path.dirname(PACKAGE)))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 # Each registry and the module that defines it; only that module's register_* function writes into it.
-REGISTRIES = {"BLOCK_TYPES": "efficientnet_tpu.model.blocktypes", "BLOCK_LAYERS": "efficientnet_tpu.model.blocks",
-              "SPEC_OVERRIDE_HANDLERS": "efficientnet_tpu.model.variants",
-              "_REGISTRY": "efficientnet_tpu.model.variants", "FAMILY_BUILDERS": "efficientnet_tpu.model.builder"}
+REGISTRIES = {"BLOCK_TYPES": "efficientnet_tpu.model.block_types", "BLOCK_LAYERS": "efficientnet_tpu.model.blocks.base",
+              "SPEC_OVERRIDE_HANDLERS": "efficientnet_tpu.model.overrides",
+              "_REGISTRY": "efficientnet_tpu.model.registry", "FAMILY_BUILDERS": "efficientnet_tpu.model.family_builders"}
 
 
 def _writes(tree: ast.AST) -> set[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from efficientnet_tpu import build_model, get_spec
 from efficientnet_tpu.model import resolve_blocks
-from efficientnet_tpu.model.blocks_extra import Conv31, Conv131, FusedMBConv, MEConv
+from efficientnet_tpu.model.blocks import Conv31, Conv131, FusedMBConv, MEConv
 from helpers import trainable_params
 
 

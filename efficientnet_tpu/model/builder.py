@@ -2,33 +2,26 @@
 
 The builder reads only the resolved spec: the summary, the MAC count and the
 tests read the same data, so the network and its description cannot drift.
+EfficientNets (V1, lite, V2 and the study variants) are built here from their
+stage tables; other families by the builder they registered in
+`family_builders` (the baselines: `baselines/builders.py`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import keras
 
-# The layer classes of every block type (blocks_extra's register themselves with @register_block).
-from efficientnet_tpu.model import blocks_extra  # noqa: F401
+# The baselines' builders register their families with register_family_builder.
+from efficientnet_tpu.model.baselines import builders as _baseline_builders  # noqa: F401
+# Importing the blocks package registers the layer class of every block type.
 from efficientnet_tpu.model.blocks import block_class
-from efficientnet_tpu.model.layers import DENSE_INITIALIZER, Normalize, batch_norm, conv2d, make_activation
-from efficientnet_tpu.model.specs import FAMILIES, ModelSpec, resolve_blocks
-from efficientnet_tpu.model.variants import get_spec
-
-FamilyBuilder = Callable[..., keras.Model]
-# Networks that are not EfficientNets (the baselines) register their builder with register_family_builder.
-FAMILY_BUILDERS: dict[str, FamilyBuilder] = {}
-
-
-def register_family_builder(family: str, builder: FamilyBuilder) -> None:
-    """`build_from_spec` calls `builder(spec, inputs, **options)` for specs of this `ModelSpec.family`."""
-    if family not in FAMILIES or family == "efficientnet":
-        raise ValueError(f"family must be one of {', '.join(FAMILIES[1:])} (specs.FAMILIES), got {family!r}.")
-    if family in FAMILY_BUILDERS:
-        raise ValueError(f"The {family!r} family's builder is registered twice.")
-    FAMILY_BUILDERS[family] = builder
+from efficientnet_tpu.model.family_builders import FAMILY_BUILDERS
+from efficientnet_tpu.model.head import classifier_head
+from efficientnet_tpu.model.layers import Normalize, batch_norm, conv2d, make_activation
+from efficientnet_tpu.model.registry import get_spec
+from efficientnet_tpu.model.specs import ModelSpec, resolve_blocks
 
 
 def _input_shape(spec: ModelSpec, input_shape: Sequence[int | None] | None, preprocessing: bool):
@@ -46,26 +39,6 @@ def _input_shape(spec: ModelSpec, input_shape: Sequence[int | None] | None, prep
         if size is not None and size < 8:
             raise ValueError(f"input_shape spatial sizes must be at least 8 pixels, got {shape}.")
     return shape
-
-
-def logits_layer(
-    x, num_classes: int, classifier_activation: str | None, kernel_initializer=DENSE_INITIALIZER
-):
-    """The float32 classifier every family ends with: logits stay float32 under mixed precision."""
-    x = keras.layers.Dense(
-        num_classes, kernel_initializer=kernel_initializer, dtype="float32", name="predictions"
-    )(x)
-    if classifier_activation is not None:
-        x = keras.layers.Activation(classifier_activation, dtype="float32", name="probabilities")(x)
-    return x
-
-
-def classifier_head(x, spec: ModelSpec, num_classes: int, classifier_activation: str | None):
-    """Global pooling, dropout, and the float32 classifier."""
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if spec.dropout_rate > 0:
-        x = keras.layers.Dropout(spec.dropout_rate, name="top_dropout")(x)
-    return logits_layer(x, num_classes, classifier_activation)
 
 
 def _efficientnet(

@@ -13,8 +13,9 @@ whenever it is scaled, and stays as it is.
 
 from __future__ import annotations
 
+from efficientnet_tpu.model.efficientnet import B0
+from efficientnet_tpu.model.registry import register
 from efficientnet_tpu.model.specs import ModelSpec
-from efficientnet_tpu.model.variants import B0, register
 
 LITE_MEAN_RGB = (127.0, 127.0, 127.0)
 LITE_STD_RGB = (128.0, 128.0, 128.0)

@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from efficientnet_tpu.model.blocktypes import SE_POSITIONS, block_type
+from efficientnet_tpu.model.block_types import SE_POSITIONS, block_type
 
-# Keras-free on purpose: specs, variants and presets describe and resolve networks without Keras.
+# Keras-free on purpose: specs, the registry and the family tables describe and resolve networks without Keras.
 IMAGENET_MEAN_RGB = (0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0)
 IMAGENET_STD_RGB = (0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0)
 ActivationSpec = str | dict  # a name, or {"name": "swish", "beta": ..., "trainable_beta": ...}

@@ -12,7 +12,7 @@ change inference.
 from __future__ import annotations
 
 from efficientnet_tpu.model.specs import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, ModelSpec, StageSpec
-from efficientnet_tpu.model.variants import register
+from efficientnet_tpu.model.registry import register
 
 Row = tuple[str, int, int, float, int, int, int, float]  # block, kernel, stride, expand, in, out, repeats, se
 

@@ -13,8 +13,8 @@ import json
 from typing import Sequence
 
 from efficientnet_tpu.data.registry import DATASET_NAMES
+from efficientnet_tpu.model.registry import list_variants
 from efficientnet_tpu.model.specs import resolve_blocks
-from efficientnet_tpu.model.variants import list_variants
 from efficientnet_tpu.training import config as config_lib
 from efficientnet_tpu.training import modeling
 

@@ -29,7 +29,7 @@ from efficientnet_tpu.model.weights import KERAS_CONSTRUCTORS, load_keras_applic
 CLASSIFIER = "predictions"
 # Our ResNet-152 uses Keras Applications' layer names and structure.
 RESNET_CONSTRUCTORS = {"resnet152": "ResNet152"}
-# Keras' ImageNet ResNet weights expect BGR input; ours normalizes RGB (see model/baselines.py).
+# Keras' ImageNet ResNet weights expect BGR input; ours normalizes RGB (see model/baselines/builders.py).
 RESNET_FIRST_CONV = "conv1_conv"
 
 

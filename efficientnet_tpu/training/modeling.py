@@ -21,8 +21,8 @@ def check_model_overrides(overrides: Mapping[str, Any] | None, source: str = "mo
     Stage knobs (``stage_blocks``, ``remove_stages``, ...) check their own
     values when applied; plain fields are checked against ModelSpec's types.
     """
+    from efficientnet_tpu.model.overrides import overridable_fields  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.model.specs import ModelSpec  # pylint: disable=import-outside-toplevel
-    from efficientnet_tpu.model.variants import overridable_fields  # pylint: disable=import-outside-toplevel
 
     valid = overridable_fields()
     hints = typing.get_type_hints(ModelSpec)

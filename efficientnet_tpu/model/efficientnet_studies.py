@@ -1,4 +1,4 @@
-"""The named networks of the B0 studies, each a set of knobs over B0 (or a compound-scaled B0).
+"""The EfficientNet study variants (SE placement, MEConv, lite, compact, fused), each a set of knobs over B0. No Keras.
 
 A preset is nothing but the `build_model` overrides it stands for, so
 `build_model("b0_seend_noskip", phi=2)` equals
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from efficientnet_tpu.model import knobs  # noqa: F401  (registers the stage knobs used below)
+from efficientnet_tpu.model.efficientnet import register_b0_preset
+from efficientnet_tpu.model.overrides import apply_overrides
 from efficientnet_tpu.model.specs import ModelSpec
-from efficientnet_tpu.model.variants import apply_overrides, register_b0_preset
 
 MBCONV6_STAGES = (3, 4, 5, 6, 7, 8)
 

@@ -1,10 +1,12 @@
 """The block types a stage may name, as data: name, Table-1 label and inner-width rule. No Keras.
 
-The architecture modules (`specs`, `variants`, the presets) check a stage's
-block name and resolve its inner width here, so a network can be described,
-resolved and counted without loading Keras or TensorFlow. The Keras layer
-of each type lives in `blocks.py` / `blocks_extra.py` and is linked to its
-name there by `@register_block`, which accepts only a name declared here.
+The architecture modules (`specs`, the registry, the family tables, the
+stage overrides) check a stage's block name and resolve its inner width here,
+so a network can be described, resolved and counted without loading Keras or
+TensorFlow. The Keras layer of each type is one file of `blocks/` (`mbconv.py`,
+`fused_mbconv.py`, ...) and is linked to its name there by `@register_block`,
+which accepts only a name declared here: one `register_block_type` line per
+type, at the end of this file.
 """
 
 from __future__ import annotations

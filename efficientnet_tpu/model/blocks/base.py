@@ -1,4 +1,4 @@
-"""Residual blocks of the EfficientNet family as Keras layer classes, and their registry.
+"""The skeleton every block layer shares (`ResidualBlock`), and the registry of block layers.
 
 Every block shares one skeleton (`ResidualBlock`): a main path that a subclass
 declares once, as conv-BN-activation steps (`ConvBN`) and the place of
@@ -7,10 +7,11 @@ shortcut with stochastic depth when the input and output shapes agree. The
 sublayer names follow Keras Applications (`expand_conv`, `dwconv`, `bn`,
 `se_reduce`, `project_conv`, ...) so its weights map onto ours by name.
 
-A block type is declared, Keras-free, in `blocktypes.py` (its name, Table-1
-label and inner-width rule: what specs and the summary read); its layer class
-joins with `@register_block("name")` in the file that defines it, which is
-what the builder instantiates.
+A block type is declared, Keras-free, in `model/block_types.py` (its name,
+Table-1 label and inner-width rule: what specs and the summary read); its
+layer class is one file beside this one (`mbconv.py`, `fused_mbconv.py`,
+`meconv.py`, `conv31.py`, `conv131.py`) and joins with
+`@register_block("name")` there, which is what the builder instantiates.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Callable, TypeVar
 
 import keras
 
-from efficientnet_tpu.model.blocktypes import SE_POSITIONS, block_names, block_type  # noqa: F401
+from efficientnet_tpu.model.block_types import SE_POSITIONS, block_names, block_type
 from efficientnet_tpu.model.layers import (
     ActivationSpec,
     SqueezeExcite,
@@ -75,7 +76,7 @@ class ResidualBlock(keras.layers.Layer):
     SE module. This class creates the sublayers from it, builds and runs
     them, applies SE at the block's end when `se_position="end"`, then the
     shortcut. Its Table-1 label and inner-width rule are its block type's
-    (`blocktypes.py`); `register_block` copies the label onto the class.
+    (`block_types.py`); `register_block` copies the label onto the class.
     """
 
     # The operator column of the paper's Table 1, set from the block type by `register_block`.
@@ -262,7 +263,7 @@ _Block = TypeVar("_Block", bound=type[ResidualBlock])
 def register_block(name: str) -> Callable[[_Block], _Block]:
     """Class decorator: the layer that the builder makes for `StageSpec.block == name`.
 
-    `name` must be declared in `blocktypes.py` (`register_block_type`), whose
+    `name` must be declared in `block_types.py` (`register_block_type`), whose
     label the class takes. It also registers the class for Keras
     serialization, so saved models that contain it load back.
     """
@@ -275,7 +276,7 @@ def register_block(name: str) -> Callable[[_Block], _Block]:
         if name not in block_names():
             raise ValueError(
                 f"Block type {name!r} is not declared; declare it first with "
-                "efficientnet_tpu.model.blocktypes.register_block_type(name, label, inner_channels)."
+                "efficientnet_tpu.model.block_types.register_block_type(name, label, inner_channels)."
             )
         cls.label = block_type(name).label
         keras.saving.register_keras_serializable(package="efficientnet_tpu")(cls)
@@ -291,21 +292,3 @@ def block_class(name: str) -> type[ResidualBlock]:
         block_type(name)  # an undeclared name: the error names the declared block types
         raise ValueError(f"Block type {name!r} has no layer class; registered: {', '.join(BLOCK_LAYERS)}.")
     return BLOCK_LAYERS[name]
-
-
-@register_block("mbconv")
-class MBConv(ResidualBlock):
-    """Mobile inverted bottleneck: 1x1 expand, k x k depthwise, SE, 1x1 linear projection."""
-
-    def _steps(self) -> tuple[Step, ...]:
-        expands = self.inner_channels != self.in_channels
-        return (
-            *([ConvBN("expand", self.inner_channels)] if expands else []),
-            ConvBN("dw", None, self.kernel_size, self.stride),
-            SE,
-            ConvBN("project", self.out_channels, activation=False),
-        )
-
-    def _make_layers(self) -> None:
-        self.expand_conv = self.expand_bn = self.expand_act = None  # without expansion
-        super()._make_layers()

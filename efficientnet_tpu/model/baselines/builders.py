@@ -1,7 +1,7 @@
 """The builders of the two baselines of seed 003's CIFAR comparison: a small ConvNet and ResNet-152.
 
-Their specs and variant names live in `baseline_specs.py` (no Keras there);
-each family's builder registers here (`register_family_builder`), so
+Their specs and variant names live in `specs.py` beside this file (no Keras
+there); each family's builder registers here (`register_family_builder`), so
 `build_model`, the summary and the trainer treat them like any EfficientNet.
 The builders read the architecture from `ModelSpec.extra`.
 
@@ -20,15 +20,8 @@ from typing import Any
 
 import keras
 
-from efficientnet_tpu.model.baseline_specs import (  # noqa: F401  (the specs, importable from here as before)
-    CAFFE_MEAN_RGB,
-    CONVNET_CONV_FILTERS,
-    CONVNET_DENSE_UNITS,
-    RESNET152_BLOCKS,
-    convnet_spec,
-    resnet_spec,
-)
-from efficientnet_tpu.model.builder import classifier_head, logits_layer, register_family_builder
+from efficientnet_tpu.model.family_builders import register_family_builder
+from efficientnet_tpu.model.head import classifier_head, logits_layer
 from efficientnet_tpu.model.layers import CONV_INITIALIZER, Normalize, batch_norm, conv2d
 from efficientnet_tpu.model.specs import ModelSpec
 

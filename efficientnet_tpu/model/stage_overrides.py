@@ -1,4 +1,4 @@
-"""Stage-level knobs of the studies, as `build_model` / `get_spec` keyword overrides.
+"""The stage-table overrides of the studies (`stage_blocks`, `remove_stages`, ...): pure spec rewrites. No Keras.
 
 Model-level knobs (`se_position`, `se_scope`, `activation`, `meconv_expand`,
 `scale_stem_head`, ...) are plain `ModelSpec` fields. The ones here change
@@ -7,7 +7,7 @@ rows of the stage table; stages are numbered as in Table 1 of the paper
 kept when a stage is removed, so `remove_stages=(2,)` with
 `stage_blocks={3: "conv31"}` means what the compact study says. Each knob
 touches one `StageSpec` field, so any combination gives the same spec in any
-order.
+order. The override engine (`overrides`) registers them as keywords.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import dataclasses
 import math
 from typing import Any, Callable, Iterable, Mapping
 
-from efficientnet_tpu.model.blocktypes import block_names
+from efficientnet_tpu.model.block_types import block_names
 from efficientnet_tpu.model.specs import ModelSpec
-from efficientnet_tpu.model.variants import register_spec_override
 
 FIRST_BLOCK_STAGE = 2  # stage 1 is the stem
 
@@ -111,12 +110,9 @@ def remove_stages(spec: ModelSpec, value: Any) -> ModelSpec:
     return spec
 
 
-STAGE_KNOBS: dict[str, Callable[[ModelSpec, Any], ModelSpec]] = {
+STAGE_OVERRIDES: dict[str, Callable[[ModelSpec, Any], ModelSpec]] = {
     "stage_blocks": set_stage_blocks,
     "stage_expand_ratios": set_stage_expand_ratios,
     "stage_se_ratios": set_stage_se_ratios,
     "remove_stages": remove_stages,
 }
-
-for _knob, _handler in STAGE_KNOBS.items():
-    register_spec_override(_knob, _handler)

@@ -2,7 +2,7 @@
 
 Their architecture lives in `ModelSpec.extra` (conv widths, dense units,
 bottleneck repeats), next to the metadata training and export read; their
-Keras builders are in `baselines.py`. Kept apart so that every variant can be
+Keras builders are in `builders.py` beside this file. Kept apart so that every variant can be
 named, resolved and checked without loading Keras.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from efficientnet_tpu.model.specs import ModelSpec
-from efficientnet_tpu.model.variants import register
+from efficientnet_tpu.model.registry import register
 
 CONVNET_CONV_FILTERS = (64, 128, 256)
 CONVNET_DENSE_UNITS = (256, 128)
