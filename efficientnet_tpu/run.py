@@ -94,10 +94,18 @@ def seed_everything(config: TrainConfig) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: str):
-    """Per-replica input functions for tf.distribute, following the data contract."""
-    dtype = tf.bfloat16 if (strategy_kind == "tpu" and config.precision == "mixed_bfloat16") else tf.float32
-    seed = config.seed
+def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: str, *,
+              image_size: int | None = None, **changes: Any):
+    """Per-replica input functions for tf.distribute, following the data contract.
+
+    The data settings travel as one DataOptions made from the config (the
+    variant's resize method in training and eval alike, as in its reference);
+    a progressive stage passes its `image_size` and option `changes`.
+    """
+    dtype = "bfloat16" if (strategy_kind == "tpu" and config.precision == "mixed_bfloat16") else "float32"
+    options = data_lib.DataOptions.from_config(config, dtype=dtype, resize_method=model_spec(config).resize_method)
+    train_options = dataclasses.replace(options, **changes) if changes else options
+    seed = train_options.seed
 
     def train_fn(context: tf.distribute.InputContext, start_step: int = 0) -> tf.data.Dataset:
         """The training stream from global step ``start_step`` on.
@@ -111,14 +119,9 @@ def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: s
         stream_seed = seed if (start_step == 0 or replay) else seed + start_step
         dataset = data_lib.build_dataset(
             config.dataset, facts.train_split, global_batch_size=config.train_batch_size,
-            image_size=config.resolution, training=True, augment=config.augment, data_dir=config.data_dir,
-            input_context=context, dtype=dtype, seed=stream_seed, deterministic=config.deterministic,
-            crop_fraction=config.eval_crop_fraction,
-            randaugment_num_layers=config.randaugment_num_layers,
-            randaugment_magnitude=config.randaugment_magnitude,
-            crop_area_range=(config.crop_area_min, config.crop_area_max), flip=config.random_flip,
-            augment_semantics=config.augment_semantics,
-            mixup_alpha=config.mixup_alpha, cutmix_alpha=config.cutmix_alpha, num_classes=config.num_classes)
+            image_size=image_size or config.resolution, training=True,
+            options=dataclasses.replace(train_options, seed=stream_seed), data_dir=config.data_dir,
+            input_context=context)
         if replay:
             batches_per_step = max(1, context.num_replicas_in_sync // context.num_input_pipelines)
             dataset = dataset.skip(start_step * batches_per_step)
@@ -127,11 +130,9 @@ def input_fns(config: TrainConfig, facts: data_lib.DatasetInfo, strategy_kind: s
     def eval_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         return data_lib.build_dataset(
             config.dataset, facts.eval_split, global_batch_size=config.eval_batch_size,
-            image_size=config.resolution, training=False, augment="none", data_dir=config.data_dir,
-            input_context=context, dtype=dtype, seed=seed, deterministic=config.deterministic,
-            crop_fraction=config.eval_crop_fraction, resize_method=resize_method)
+            image_size=config.resolution, training=False, options=options, data_dir=config.data_dir,
+            input_context=context)
 
-    resize_method = model_spec(config).resize_method
     return train_fn, eval_fn
 
 
@@ -156,13 +157,13 @@ def stage_controller(config: TrainConfig, recipe: progressive_lib.Recipe, facts:
 
     def make_input_fn(stage: progressive_lib.Stage):
         changes: dict[str, Any] = dict(
-            resolution=stage.image_size, mixup_alpha=stage.mixup_alpha, cutmix_alpha=stage.cutmix_alpha,
+            mixup_alpha=stage.mixup_alpha, cutmix_alpha=stage.cutmix_alpha,
             seed=config.seed + progressive_lib.STAGE_SEED_STRIDE * stage.index)
         if stage.randaugment_magnitude is not None:
             changes["randaugment_magnitude"] = stage.randaugment_magnitude
         if recipe.augment is not None:
             changes["augment"] = recipe.augment
-        train_fn, _ = input_fns(dataclasses.replace(config, **changes), facts, strategy_kind)
+        train_fn, _ = input_fns(config, facts, strategy_kind, image_size=stage.image_size, **changes)
         # The stage's stream starts at its first step: a resumed run replays (or reseeds) from there.
         return lambda context, start_step=stage.start_step: train_fn(context, max(0, start_step - stage.start_step))
 

@@ -2,6 +2,7 @@
 context, exact masked eval, augmentation only in training, seeded determinism,
 and a real 2-replica MirroredStrategy run."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,8 +15,8 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from efficientnet_tpu.data import (build_dataset, dataset_info, num_eval_steps,  # noqa: E402
-                                   preprocess_for_eval)
+from efficientnet_tpu.data import (DataOptions, build_dataset, dataset_info,  # noqa: E402
+                                   num_eval_steps, preprocess_for_eval)
 from helpers import subprocess_env  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def test_element_specs_are_static_in_training_and_eval(folder):
         assert train.element_spec[1].shape == (4,) and train.element_spec[1].dtype == tf.int32
         info = dataset_info(name, data_dir)
         evaluation = build_dataset(name, info.eval_split, global_batch_size=8, image_size=24,
-                                   training=False, data_dir=data_dir, dtype="bfloat16")
+                                   training=False, data_dir=data_dir, options=DataOptions(dtype="bfloat16"))
         images, labels, mask = evaluation.element_spec
         assert images.shape == (8, 24, 24, 3) and images.dtype == tf.bfloat16
         assert labels.shape == (8,) and mask.shape == (8,) and mask.dtype == tf.float32
@@ -105,8 +106,8 @@ def test_folder_shards_are_disjoint_and_cover_the_split(folder):
     train_shards, eval_shards = [], []
     for context in contexts(2):
         train = build_dataset("folder", "train", global_batch_size=2, image_size=16,
-                              training=True, augment="none", data_dir=folder,
-                              input_context=context, seed=3)
+                              training=True, options=DataOptions(augment="none", seed=3), data_dir=folder,
+                              input_context=context)
         # A shard holds 6 or 7 files: 7 single-image batches are one epoch (or a repeat).
         train_shards.append(set(identities(np.concatenate(
             [images for images, _ in train.take(7).as_numpy_iterator()]))))
@@ -124,27 +125,28 @@ def test_folder_shards_are_disjoint_and_cover_the_split(folder):
 @pytest.mark.parametrize("augment", ["default", "randaugment", "autoaugment", "seed003"])
 def test_augmentation_changes_training_images_only(textured_folder, name, augment):
     data_dir = textured_folder if name == "folder" else None
-    common = dict(global_batch_size=16, image_size=16, data_dir=data_dir, seed=5,
-                  deterministic=True)
+    common = dict(global_batch_size=16, image_size=16, data_dir=data_dir)
+    seeded = dict(seed=5, deterministic=True)
     plain_images, plain_labels = next(iter(build_dataset(
-        name, "train", training=True, augment="none", **common)))
-    images, labels = next(iter(build_dataset(name, "train", training=True, augment=augment,
-                                             **common)))
+        name, "train", training=True, options=DataOptions(augment="none", **seeded), **common)))
+    images, labels = next(iter(build_dataset(name, "train", training=True,
+                                             options=DataOptions(augment=augment, **seeded), **common)))
     # Same seed: same examples in the same order, only the pixels differ.
     np.testing.assert_array_equal(labels, plain_labels)
     assert not np.allclose(images, plain_images)
 
     info = dataset_info(name, data_dir)
-    evaluation = build_dataset(name, info.eval_split, training=False, augment=augment, **common)
-    plain_eval = build_dataset(name, info.eval_split, training=False, augment="none",
-                               **dict(common, seed=9))
+    evaluation = build_dataset(name, info.eval_split, training=False,
+                               options=DataOptions(augment=augment, **seeded), **common)
+    plain_eval = build_dataset(name, info.eval_split, training=False,
+                               options=DataOptions(augment="none", **dict(seeded, seed=9)), **common)
     for (a, _, _), (b, _, _) in zip(evaluation, plain_eval):
         np.testing.assert_array_equal(a, b)
 
 
 def test_eval_images_are_exactly_preprocess_for_eval(folder):
     evaluation = build_dataset("folder", "validation", global_batch_size=8, image_size=20,
-                               training=False, data_dir=folder, crop_fraction=0.75)
+                               training=False, data_dir=folder, options=DataOptions(eval_crop_fraction=0.75))
     images, labels, mask = next(iter(evaluation))
     first = os.path.join(folder, "validation", "a", "0.png")
     expected = preprocess_for_eval(tf.io.read_file(first), 20, 0.75)
@@ -155,7 +157,8 @@ def test_eval_images_are_exactly_preprocess_for_eval(folder):
 def test_seeded_deterministic_training_repeats_itself(folder):
     def first_batches(seed):
         dataset = build_dataset("folder", "train", global_batch_size=4, image_size=16,
-                                training=True, data_dir=folder, seed=seed, deterministic=True)
+                                training=True, data_dir=folder,
+                                options=DataOptions(seed=seed, deterministic=True))
         return [images for images, _ in dataset.take(3).as_numpy_iterator()]
 
     once, again, other = first_batches(1), first_batches(1), first_batches(2)
@@ -166,7 +169,7 @@ def test_seeded_deterministic_training_repeats_itself(folder):
 
 def test_synthetic_data_needs_nothing_and_masks_exactly():
     train = build_dataset("synthetic", "train", global_batch_size=4, image_size=8,
-                          training=True, dtype=tf.bfloat16)
+                          training=True, options=DataOptions(dtype=tf.bfloat16))
     images, labels = next(iter(train))
     assert images.dtype == tf.bfloat16 and images.shape == (4, 8, 8, 3)
     assert 0 <= int(tf.reduce_min(labels)) and int(tf.reduce_max(labels)) < 1000
@@ -218,21 +221,21 @@ def test_two_replica_mirrored_strategy_reads_per_replica_batches():
 
 def test_crop_area_range_and_flip_are_settings(textured_folder):
     """A full-area crop without flip is the eval transform; the flip mirrors some images."""
-    common = dict(global_batch_size=10, image_size=16, data_dir=textured_folder, seed=3,
-                  deterministic=True, training=True)
-    plain, plain_labels = next(iter(build_dataset("folder", "train", augment="none", **common)))
-    whole, labels = next(iter(build_dataset("folder", "train", crop_area_range=(1.0, 1.0),
-                                            flip=False, **common)))
+    common = dict(global_batch_size=10, image_size=16, data_dir=textured_folder, training=True)
+    seeded = DataOptions(seed=3, deterministic=True)
+    plain, plain_labels = next(iter(build_dataset(
+        "folder", "train", options=dataclasses.replace(seeded, augment="none"), **common)))
+    whole_area = dataclasses.replace(seeded, crop_area_min=1.0, crop_area_max=1.0)
+    whole, labels = next(iter(build_dataset(
+        "folder", "train", options=dataclasses.replace(whole_area, random_flip=False), **common)))
     np.testing.assert_array_equal(labels, plain_labels)
     np.testing.assert_allclose(whole, plain, atol=1e-3)
-    flipped, _ = next(iter(build_dataset("folder", "train", crop_area_range=(1.0, 1.0),
-                                         **common)))
+    flipped, _ = next(iter(build_dataset("folder", "train", options=whole_area, **common)))
     mirrored = [not np.allclose(a, b, atol=1e-3) for a, b in zip(flipped, plain)]
     for image, reference, is_mirrored in zip(flipped.numpy(), plain.numpy(), mirrored):
         np.testing.assert_allclose(image, reference[:, ::-1] if is_mirrored else reference,
                                    atol=1e-3)
     assert 0 < sum(mirrored) < len(mirrored)
-    cropped, _ = next(iter(build_dataset("folder", "train", flip=False, **common)))
+    cropped, _ = next(iter(build_dataset(
+        "folder", "train", options=dataclasses.replace(seeded, random_flip=False), **common)))
     assert not np.allclose(cropped, plain)
-    with pytest.raises(ValueError, match="0 < min <= max <= 1"):
-        build_dataset("folder", "train", crop_area_range=(0.5, 0.2), **common)

@@ -150,5 +150,7 @@ def test_autoaugment_policy_is_the_imagenet_policy_v0():
 
 @pytest.mark.parametrize("layers, magnitude", [(-1, 5.0), (2, -1.0), (2, 31.0), (1.5, 5.0)])
 def test_randaugment_rejects_bad_settings(layers, magnitude):
+    from efficientnet_tpu.data.options import DataOptions
+
     with pytest.raises(ValueError, match="randaugment"):
-        augment.check_randaugment(layers, magnitude)
+        DataOptions(randaugment_num_layers=layers, randaugment_magnitude=magnitude)

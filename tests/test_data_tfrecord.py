@@ -14,7 +14,8 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from efficientnet_tpu.data import build_dataset, dataset_info, num_eval_steps, preprocess_for_eval  # noqa: E402
+from efficientnet_tpu.data import (DataOptions, build_dataset, dataset_info, num_eval_steps,  # noqa: E402
+                                   preprocess_for_eval)
 from efficientnet_tpu.data import make_tfrecords  # noqa: E402
 from efficientnet_tpu.data.tfrecord import TFRecordSource  # noqa: E402
 
@@ -105,7 +106,8 @@ def test_hosts_read_disjoint_files_in_training(reference_shards):
     per_host = []
     for context in contexts(2):
         dataset = build_dataset("tfrecord", "train", global_batch_size=2, image_size=16, training=True,
-                                augment="none", data_dir=directory, input_context=context, seed=1)
+                                options=DataOptions(augment="none", seed=1), data_dir=directory,
+                                input_context=context)
         # Host 0 reads files 0 and 2 (6 records), host 1 files 1 and 3 (4): one epoch each.
         epoch = 6 if context.input_pipeline_id == 0 else 4
         images = np.concatenate([batch[0] for batch in dataset.take(epoch).as_numpy_iterator()])
@@ -122,10 +124,12 @@ def test_same_preprocessing_as_the_other_encoded_sources(reference_shards):
     images, _, _ = next(iter(build_dataset("tfrecord", "validation", global_batch_size=4, image_size=16,
                                            training=False, data_dir=directory)))
     np.testing.assert_array_equal(images[0], preprocess_for_eval(raw[0], 16))
-    common = dict(global_batch_size=4, image_size=16, training=True, data_dir=directory, seed=2,
-                  deterministic=True)
-    plain, _ = next(iter(build_dataset("tfrecord", "train", augment="none", **common)))
-    augmented, _ = next(iter(build_dataset("tfrecord", "train", augment="randaugment", **common)))
+    common = dict(global_batch_size=4, image_size=16, training=True, data_dir=directory)
+    seeded = dict(seed=2, deterministic=True)
+    plain, _ = next(iter(build_dataset("tfrecord", "train", options=DataOptions(augment="none", **seeded),
+                                       **common)))
+    augmented, _ = next(iter(build_dataset("tfrecord", "train",
+                                           options=DataOptions(augment="randaugment", **seeded), **common)))
     assert plain.shape == augmented.shape == (4, 16, 16, 3) and not np.allclose(plain, augmented)
 
 

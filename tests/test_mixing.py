@@ -116,7 +116,8 @@ def test_soft_label_loss_composes_with_label_smoothing_as_keras():
 
 def first_batches(count: int, skip: int = 0, context=None, **kwargs):
     dataset = data_lib.build_dataset("digits", "train", global_batch_size=8, image_size=16, training=True,
-                                     seed=11, deterministic=True, input_context=context, **kwargs)
+                                     options=data_lib.DataOptions(seed=11, deterministic=True, **kwargs),
+                                     input_context=context)
     return [(i.numpy(), l.numpy()) for i, l in dataset.skip(skip).take(count)]
 
 
@@ -143,9 +144,8 @@ def test_pipeline_mixing_is_seeded_replayable_and_per_replica():
 
 @pytest.mark.parametrize("alpha", [-0.1, float("nan"), float("inf")])
 def test_bad_alphas_fail_in_one_line(alpha):
-    with pytest.raises(ValueError, match="mixup_alpha must be a finite number >= 0"):
-        data_lib.build_dataset("digits", "train", global_batch_size=8, image_size=16, training=True,
-                               mixup_alpha=alpha)
+    with pytest.raises(ValueError, match=r"DataOptions.mixup_alpha must be >= 0 \(0 turns it off\)"):
+        data_lib.DataOptions(mixup_alpha=alpha)
     with pytest.raises(ValueError, match="--cutmix_alpha must be a finite number >= 0"):
         config_lib.merge({"model_dir": "/tmp/x", "cutmix_alpha": alpha})
 

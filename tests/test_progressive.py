@@ -157,8 +157,9 @@ def test_v2_progressive_run_preempted_mid_stage_resumes_in_that_stage(tmp_path, 
     build_dataset = data_lib.build_dataset
 
     def recording_build_dataset(name, split, **kwargs):
-        pipelines.append((kwargs["training"], kwargs["image_size"], kwargs.get("randaugment_magnitude"),
-                          kwargs.get("mixup_alpha"), kwargs.get("cutmix_alpha")))
+        options = kwargs["options"]
+        pipelines.append((kwargs["training"], kwargs["image_size"], options.randaugment_magnitude,
+                          options.mixup_alpha, options.cutmix_alpha))
         return build_dataset(name, split, **kwargs)
 
     controllers: list[progressive.StageController] = []

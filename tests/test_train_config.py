@@ -209,9 +209,10 @@ def test_augmentation_settings_reach_the_pipeline(monkeypatch):
     info = run_lib.data_lib.dataset_info("synthetic")
     train_fn, _ = run_lib.input_fns(config, info, "cpu")
     train_fn(tf.distribute.InputContext())
-    assert (seen["randaugment_num_layers"], seen["randaugment_magnitude"]) == (3, 7.0)
-    assert seen["crop_area_range"] == (0.5, 0.9) and seen["flip"] is False
-    assert seen["augment_semantics"] == "paper"
+    options = seen["options"]
+    assert (options.randaugment_num_layers, options.randaugment_magnitude) == (3, 7.0)
+    assert options.crop_area_range == (0.5, 0.9) and options.random_flip is False
+    assert options.augment_semantics == "paper"
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -61,7 +61,8 @@ def summary_tags(directory: str) -> set[str]:
 def independent_top1(model: keras.Model, info: dict) -> tuple[float, int]:
     """Top-1 over the digits test split computed without the trainer's eval code."""
     dataset = data_lib.build_dataset("digits", "test", global_batch_size=50, image_size=info["image_size"],
-                                     training=False, crop_fraction=info["eval_crop_fraction"])
+                                     training=False,
+                                     options=data_lib.DataOptions(eval_crop_fraction=info["eval_crop_fraction"]))
     correct = count = 0.0
     for images, labels, mask in dataset:
         predictions = np.argmax(model(images, training=False).numpy(), axis=-1)

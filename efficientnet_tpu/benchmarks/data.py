@@ -123,7 +123,7 @@ def run(num_images: int, image_size: int, batch_size: int, steps: int, rounds: i
         work_dir: str | None, policies: Sequence[str] = POLICIES,
         randaugment_magnitude: float = 10.0) -> dict[str, list[Timing]]:
     """Writes the JPEGs, times the candidates and prints the report; returns seconds per image per round."""
-    from efficientnet_tpu.data import build_dataset
+    from efficientnet_tpu.data import DataOptions, build_dataset
 
     with tempfile.TemporaryDirectory(dir=work_dir) as directory:
         paths = write_jpegs(directory, num_images)
@@ -141,8 +141,8 @@ def run(num_images: int, image_size: int, batch_size: int, steps: int, rounds: i
             policy, semantics = name.split("/")
             datasets[name] = build_dataset(
                 "folder", "train", global_batch_size=batch_size, image_size=image_size, training=True,
-                data_dir=directory, augment=policy, augment_semantics=semantics,
-                randaugment_magnitude=randaugment_magnitude)
+                data_dir=directory, options=DataOptions(augment=policy, augment_semantics=semantics,
+                                                        randaugment_magnitude=randaugment_magnitude))
         warmup = max(2, steps // 5)
 
         def measure(dataset) -> Callable[[], Timing]:

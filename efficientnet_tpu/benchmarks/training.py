@@ -49,7 +49,7 @@ def _input_fn(resolution: int, batch_size: int):
     def input_fn(context, start_step: int = 0):
         del start_step  # one synthetic batch, repeated
         return data_lib.build_dataset("synthetic", "train", global_batch_size=batch_size, image_size=resolution,
-                                      training=True, input_context=context, seed=0)
+                                      training=True, options=data_lib.DataOptions(seed=0), input_context=context)
     return input_fn
 
 

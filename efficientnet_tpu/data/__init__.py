@@ -2,9 +2,11 @@
 CIFAR-10, a folder of images, scikit-learn's digits and synthetic data, all
 behind one entry point with static shapes for TPUs.
 
+    options = DataOptions(augment="randaugment", seed=0)
     dataset = strategy.distribute_datasets_from_function(
         lambda context: build_dataset("imagenet2012", "train", global_batch_size=1024,
-                                      image_size=224, training=True, input_context=context))
+                                      image_size=224, training=True, options=options,
+                                      input_context=context))
 
 The names load on first use (they import TensorFlow), so that
 ``python -m efficientnet_tpu.data.make_tfrecords`` can quiet TensorFlow's
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from efficientnet_tpu.data.info import DatasetInfo, default_crop_fraction
+    from efficientnet_tpu.data.options import DataOptions
     from efficientnet_tpu.data.pipeline import AUGMENTATIONS, build_dataset, dataset_info, num_eval_steps
     from efficientnet_tpu.data.preprocessing import preprocess_for_eval
     from efficientnet_tpu.data.registry import DATASET_NAMES
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "AUGMENTATIONS": "pipeline",
     "DATASET_NAMES": "registry",
+    "DataOptions": "options",
     "DatasetInfo": "info",
     "build_dataset": "pipeline",
     "dataset_info": "pipeline",

@@ -24,12 +24,11 @@ from typing import Callable
 
 import tensorflow as tf
 
-from efficientnet_tpu.data import image_ops, reference_ops
+from efficientnet_tpu.data import choices, image_ops, reference_ops
 from efficientnet_tpu.data.reference_ops import AUTOAUGMENT_CONSTANTS, RANDAUGMENT_CONSTANTS
 
-SEMANTICS = ("reference", "paper")
-
-MAX_LEVEL = 10.0
+SEMANTICS = choices.AUGMENT_SEMANTICS
+MAX_LEVEL = choices.MAX_LEVEL
 ROTATE_MAX_DEGREES = 30.0
 SHEAR_MAX = 0.3
 # Translation at level 10: 45% of the side (the reference's 100 px at 224, and
@@ -182,25 +181,15 @@ AUTOAUGMENT_POLICY_V0: tuple[tuple[tuple[str, float, int], ...], ...] = (
 )
 
 
-def check_randaugment(num_layers: int, magnitude: float) -> None:
-    if isinstance(num_layers, bool) or not isinstance(num_layers, numbers.Integral) or (
-            num_layers < 0):
-        raise ValueError(f"randaugment_num_layers must be an int >= 0, got {num_layers!r}")
-    if (isinstance(magnitude, bool) or not isinstance(magnitude, numbers.Real)
-            or not 0.0 <= float(magnitude) <= 3 * MAX_LEVEL):
-        raise ValueError(
-            f"randaugment_magnitude must be a number in [0, {3 * MAX_LEVEL:g}] "
-            f"(the reference scale is 0-10), got {magnitude!r}")
-
-
 OP_NAMES = tuple(OPS)
 _OP_INDEX = {name: index for index, name in enumerate(OP_NAMES)}
 _IDENTITY = len(OP_NAMES)  # the switch index that leaves the image as it is
 
 
 def check_semantics(semantics: str) -> None:
-    if semantics not in SEMANTICS:
-        raise ValueError(f"augment semantics must be one of {', '.join(SEMANTICS)}, got {semantics!r}")
+    """The operations' semantics, checked by the augment_semantics option's rule (a direct caller's
+    mistake fails here rather than as a missing operation)."""
+    choices.SEMANTICS.check("augment_semantics", semantics, prefix="")
 
 
 def operations(semantics: str = "reference", translate_const: float = RANDAUGMENT_CONSTANTS[0],
@@ -242,15 +231,15 @@ def apply_op(image: tf.Tensor, op_index: tf.Tensor, level: tf.Tensor, seed: tf.T
 def randaugment(image: tf.Tensor, seed: tf.Tensor, num_layers: int = 2,
                 magnitude: float = 10.0, semantics: str = "reference") -> tf.Tensor:
     """RandAugment: `num_layers` operations drawn uniformly, each at `magnitude`
-    (the reference's distort_image_with_randaugment: every drawn operation is applied)."""
-    check_randaugment(num_layers, magnitude)
+    (the reference's distort_image_with_randaugment: every drawn operation is applied).
+    Their bounds are DataOptions' (randaugment_num_layers, randaugment_magnitude)."""
     check_semantics(semantics)
-    choices = tf.constant([_OP_INDEX[name] for name in RANDAUGMENT_OPS], tf.int32)
+    candidates = tf.constant([_OP_INDEX[name] for name in RANDAUGMENT_OPS], tf.int32)
     for layer in range(num_layers):
         select_seed, op_seed = tf.unstack(tf.random.experimental.stateless_split(
             tf.random.experimental.stateless_fold_in(seed, layer), 2))
         choice = tf.random.stateless_uniform([], select_seed, 0, len(RANDAUGMENT_OPS), tf.int32)
-        image = apply_op(image, tf.gather(choices, choice), float(magnitude), op_seed, semantics,
+        image = apply_op(image, tf.gather(candidates, choice), float(magnitude), op_seed, semantics,
                          *RANDAUGMENT_CONSTANTS)
     return image
 

@@ -23,9 +23,9 @@ so a replayed or resumed stream mixes exactly as the original did.
 
 from __future__ import annotations
 
-import math
-
 import tensorflow as tf
+
+from efficientnet_tpu.data.choices import MIX_ALPHA
 
 # Seed streams of the mixing draws, apart from the per-example streams (0-2).
 _MIXUP_STREAM = 101
@@ -34,10 +34,8 @@ _SEED_OFFSET = 7_000_003
 
 
 def check_alpha(name: str, alpha: float) -> float:
-    """A mixing strength: a finite number >= 0 (0 turns it off)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (
-            math.isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0 (0 turns it off), got {alpha!r}")
+    """A mixing strength of a direct caller, checked by the mixup/cutmix options' rule."""
+    MIX_ALPHA.check(name, alpha, prefix="")
     return float(alpha)
 
 

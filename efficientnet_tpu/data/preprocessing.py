@@ -4,8 +4,8 @@ Training crops an Inception-style random box (area 0.08-1, aspect 3/4-4/3,
 10 attempts, center-crop fallback) and decodes only that box of a JPEG
 (`decode_and_crop_jpeg`), which is most of the pipeline's speed. Eval takes a
 center square of `crop_fraction` of the shorter side. Both resize bicubically
-(eval and serving of the lite networks bilinearly, their reference's resize)
-to the output size and keep pixels as floats in [0, 255]: normalization
+(the lite networks bilinearly, in training, eval and serving: their
+reference's resize) to the output size and keep pixels as floats in [0, 255]: normalization
 belongs to the model. Randomness is stateless (an explicit `[2]` seed per
 example) so a seeded pipeline is reproducible whatever the parallelism.
 """
@@ -17,7 +17,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from efficientnet_tpu.data.choices import RESIZE_METHODS
+from efficientnet_tpu.data.choices import CROP_FRACTION, RESIZE_METHODS
 from efficientnet_tpu.data.info import default_crop_fraction
 
 # Inception crop parameters of the reference.
@@ -41,9 +41,8 @@ def check_image_size(image_size: int) -> int:
 
 
 def check_crop_fraction(crop_fraction: float) -> float:
-    if not (isinstance(crop_fraction, numbers.Real) and not isinstance(crop_fraction, bool)
-            and 0.0 < float(crop_fraction) <= 1.0):
-        raise ValueError(f"crop_fraction must be a number in (0, 1], got {crop_fraction!r}")
+    """The eval crop of a direct caller (export, serving), checked by the option's own rule."""
+    CROP_FRACTION.check("crop_fraction", crop_fraction, prefix="")
     return float(crop_fraction)
 
 
@@ -93,17 +92,6 @@ def center_crop_window(shape: tf.Tensor, crop_fraction: float) -> Window:
     return (height - size + 1) // 2, (width - size + 1) // 2, size, size
 
 
-def check_area_range(area_range) -> tuple[float, float]:
-    """(min, max) fractions of the image area with 0 < min <= max <= 1."""
-    try:
-        low, high = (float(v) for v in area_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"crop area range must be two numbers (min, max), got {area_range!r}") from None
-    if not 0.0 < low <= high <= 1.0:
-        raise ValueError(f"crop area range must satisfy 0 < min <= max <= 1, got ({low:g}, {high:g})")
-    return low, high
-
-
 def inception_crop_window(shape: tf.Tensor, seed: tf.Tensor, image_size: int,
                           area_range: tuple[float, float] = CROP_AREA_RANGE) -> Window:
     """A random box of `area_range` of the area (reference: 8%-100%) and aspect 3/4-4/3.
@@ -115,7 +103,7 @@ def inception_crop_window(shape: tf.Tensor, seed: tf.Tensor, image_size: int,
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape, bounding_boxes=whole_image, seed=seed,
         min_object_covered=CROP_MIN_OBJECT_COVERED,
-        aspect_ratio_range=CROP_ASPECT_RATIO_RANGE, area_range=check_area_range(area_range),
+        aspect_ratio_range=CROP_ASPECT_RATIO_RANGE, area_range=area_range,
         max_attempts=CROP_MAX_ATTEMPTS, use_image_if_no_bounding_boxes=True)
     random_window = (begin[0], begin[1], size[0], size[1])
     failed = tf.logical_and(tf.equal(size[0], shape[0]), tf.equal(size[1], shape[1]))
@@ -129,7 +117,7 @@ def resize(image: tf.Tensor, image_size: int, method: str = "bicubic") -> tf.Ten
 
     Bicubic (the reference's default) overshoots at edges; clipping keeps the
     promised pixel range. The lite networks' reference pipeline is bilinear
-    (`ModelSpec.resize_method`).
+    (`ModelSpec.resize_method`, carried as `DataOptions.resize_method`).
     """
     if method not in RESIZE_METHODS:
         raise ValueError(f"resize method must be one of {', '.join(RESIZE_METHODS)}, got {method!r}")
@@ -180,11 +168,12 @@ def preprocess_for_eval(image: tf.Tensor, image_size: int,
 
 def inception_crop(image_bytes: tf.Tensor, image_size: int, seed: tf.Tensor,
                    flip_seed: tf.Tensor | None = None,
-                   area_range: tuple[float, float] = CROP_AREA_RANGE) -> tf.Tensor:
-    """Training crop of encoded bytes: random box decoded alone, then bicubic resize.
+                   area_range: tuple[float, float] = CROP_AREA_RANGE, method: str = "bicubic") -> tf.Tensor:
+    """Training crop of encoded bytes: random box decoded alone, then resized by `method`.
 
-    `area_range` bounds the box's share of the image area: the reference's
-    (0.08, 1) suits photographs; small centred objects keep more, e.g. (0.5, 1).
+    `area_range` bounds the box's share of the image area (checked by
+    DataOptions): the reference's (0.08, 1) suits photographs; small centred
+    objects keep more, e.g. (0.5, 1).
 
     With `flip_seed`, a random horizontal flip of the crop before resizing:
     the same result as flipping after, on fewer, smaller (uint8) pixels.
@@ -193,7 +182,7 @@ def inception_crop(image_bytes: tf.Tensor, image_size: int, seed: tf.Tensor,
         image_bytes, lambda shape: inception_crop_window(shape, seed, image_size, area_range))
     if flip_seed is not None:
         cropped = random_flip(cropped, flip_seed)
-    return resize(cropped, image_size)
+    return resize(cropped, image_size, method)
 
 
 def pad_and_random_crop(image: tf.Tensor, padding: int, seed: tf.Tensor) -> tf.Tensor:

@@ -8,15 +8,42 @@ Shards are even (sizes differ by at most one, the largest is
 ceil(N / num_shards)) unless the source says otherwise through
 `largest_shard` (TFRecords sharded by file), which is what lets the pipeline
 pad every shard of an eval split to the same number of batches.
+
+The pipeline reads, augments and batches those examples for every source;
+a source that makes its batches itself (synthetic data) says so by
+overriding `make_batches`, never by the pipeline asking which source it is.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 
 import tensorflow as tf
 
 from efficientnet_tpu.data.info import DatasetInfo
+
+# Input pipelines of one run draw their random streams from distinct seeds.
+SHARD_SEED_STRIDE = 1_000_003
+
+
+@dataclasses.dataclass(frozen=True)
+class Stream:
+    """What one input pipeline makes: its shard of the split, its batches, and their images."""
+
+    training: bool
+    num_shards: int
+    shard_index: int
+    batch_size: int  # per replica
+    shard_batch: int  # examples this shard feeds per step: the batch times the replicas it feeds
+    image_size: int
+    dtype: tf.DType
+    seed: int | None  # the run's; None: not seeded
+
+    def shard_seed(self, default: int | None = None) -> int | None:
+        """This shard's seed (`default` when the run has none; None stays None)."""
+        seed = default if self.seed is None else self.seed
+        return None if seed is None else seed + SHARD_SEED_STRIDE * self.shard_index
 
 
 class Source(abc.ABC):
@@ -50,6 +77,13 @@ class Source(abc.ABC):
     def largest_shard(self, split: str, num_shards: int) -> int:
         """Examples in the largest of `num_shards` shards of `split` (even shards by default)."""
         return -(-self.num_examples(split) // num_shards)
+
+    def make_batches(self, split: str, stream: Stream) -> tf.data.Dataset | None:
+        """This source's own batches of `split` for `stream`, or None (the default): the
+        pipeline then reads, augments and batches what read() yields. Mixing, the
+        tf.data options and prefetching apply either way."""
+        del split, stream
+        return None
 
     def check_split(self, split: str) -> str:
         """Return `split` if this source has it, else a ValueError naming the choices."""

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from efficientnet_tpu.data.batching import eval_examples_per_shard, pad_and_batch_eval
 from efficientnet_tpu.data.info import DatasetInfo
-from efficientnet_tpu.data.sources import Source
+from efficientnet_tpu.data.sources import Source, Stream
 
 NUM_CLASSES = 1000
 NUM_TRAIN_EXAMPLES = 10_000  # a nominal epoch
@@ -21,7 +21,7 @@ NUM_EVAL_EXAMPLES = 1_000
 
 
 class SyntheticSource(Source):
-    """Facts about the synthetic dataset; build() makes its batches."""
+    """Facts about the synthetic dataset; make_batches() makes its batches."""
 
     def __init__(self) -> None:
         self.name = "synthetic"
@@ -38,13 +38,14 @@ class SyntheticSource(Source):
 
     def read(self, split: str, *, num_shards: int, shard_index: int,
              shuffle_files: bool, seed: int | None) -> tf.data.Dataset:
-        """Indices of this shard's examples; build() turns them into images."""
+        """Indices of this shard's examples; make_batches() turns them into images."""
         return tf.data.Dataset.range(self.num_examples(split)).shard(num_shards, shard_index)
 
-    def build(self, split: str, *, batch_size: int, image_size: int, training: bool,
-              num_shards: int, shard_index: int, shard_batch: int, dtype: tf.DType,
-              seed: int) -> tf.data.Dataset:
-        if training:
+    def make_batches(self, split: str, stream: Stream) -> tf.data.Dataset:
+        """Random images of the stream's size and dtype, seeded per shard (seed 0 when unseeded)."""
+        batch_size, image_size, dtype = stream.batch_size, stream.image_size, stream.dtype
+        shard_index, seed = stream.shard_index, stream.shard_seed(default=0)
+        if stream.training:
             def random_batch(_: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
                 images = tf.random.stateless_uniform(
                     [batch_size, image_size, image_size, 3], [seed, shard_index], 0.0, 255.0)
@@ -60,10 +61,10 @@ class SyntheticSource(Source):
             label = tf.random.stateless_uniform([], example_seed + 1, 0, NUM_CLASSES, tf.int32)
             return tf.cast(image, dtype), label
 
-        examples = self.read(split, num_shards=num_shards, shard_index=shard_index,
+        examples = self.read(split, num_shards=stream.num_shards, shard_index=shard_index,
                              shuffle_files=False, seed=None)
         examples = examples.map(random_example, num_parallel_calls=tf.data.AUTOTUNE)
         return pad_and_batch_eval(
             examples, examples_per_shard=eval_examples_per_shard(
-                self.num_examples(split), num_shards, shard_batch),
+                self.num_examples(split), stream.num_shards, stream.shard_batch),
             batch_size=batch_size, image_size=image_size, dtype=dtype)

@@ -16,16 +16,22 @@ def int8_scheme(variant: str) -> str:
     return "full_integer" if variant.startswith("lite") else "dynamic_range"
 
 
-def representative_dataset(record: dict[str, Any], num_images: int = REPRESENTATIVE_IMAGES):
-    """A generator of [images] batches from the run's eval split, preprocessed as at eval time."""
+def record_eval_dataset(record: dict[str, Any], batch_size: int):
+    """The eval stream of the run `record` describes, preprocessed as at eval time."""
     # pylint: disable=import-outside-toplevel
     from efficientnet_tpu import data as data_lib
 
     facts = data_lib.dataset_info(record["dataset"], record.get("data_dir"))
-    dataset = data_lib.build_dataset(
-        record["dataset"], facts.eval_split, global_batch_size=1, image_size=int(record["image_size"]),
-        training=False, augment="none", data_dir=record.get("data_dir"),
-        crop_fraction=float(record["eval_crop_fraction"]), resize_method=record.get("resize_method", "bicubic"))
+    options = data_lib.DataOptions(eval_crop_fraction=float(record["eval_crop_fraction"]),
+                                   resize_method=record.get("resize_method", "bicubic"))
+    return data_lib.build_dataset(
+        record["dataset"], facts.eval_split, global_batch_size=batch_size, image_size=int(record["image_size"]),
+        training=False, options=options, data_dir=record.get("data_dir"))
+
+
+def representative_dataset(record: dict[str, Any], num_images: int = REPRESENTATIVE_IMAGES):
+    """A generator of [images] batches from the run's eval split, preprocessed as at eval time."""
+    dataset = record_eval_dataset(record, batch_size=1)
 
     def generate():
         taken = 0

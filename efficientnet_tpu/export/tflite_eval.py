@@ -23,13 +23,9 @@ def _runner(path: str):
 
 def tflite_top1(path: str, record: dict, batch_size: int = 50) -> tuple[float, int]:
     """(top-1, examples) of the flatbuffer at `path` on the eval split of the run described by `record`."""
-    from efficientnet_tpu import data as data_lib  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.export.from_run import record_eval_dataset  # pylint: disable=import-outside-toplevel
 
-    facts = data_lib.dataset_info(record["dataset"], record.get("data_dir"))
-    dataset = data_lib.build_dataset(
-        record["dataset"], facts.eval_split, global_batch_size=batch_size, image_size=int(record["image_size"]),
-        training=False, augment="none", data_dir=record.get("data_dir"),
-        crop_fraction=float(record["eval_crop_fraction"]), resize_method=record.get("resize_method", "bicubic"))
+    dataset = record_eval_dataset(record, batch_size)
     runner = _runner(path)
     correct = total = 0
     for images, labels, mask in dataset:
