@@ -442,7 +442,7 @@ def load_spec(study: str) -> StudySpec:
     return spec
 
 
-def check_spec(spec: Mapping[str, Any], source: str) -> list[str]:
+def check_spec(spec: StudySpec | Mapping[str, Any], source: str) -> list[str]:
     """Every problem of a spec, one line each (an empty list when it is sound and every trial resolves)."""
     try:
         spec = spec if isinstance(spec, StudySpec) else parse_spec(spec, source)
@@ -674,7 +674,7 @@ def _named_units(study: _Plan) -> Iterator[tuple[_Body, str, dict[str, Any]]]:
             yield body, trial, values
 
 
-def expand(spec: Mapping[str, Any], profile: str | None, *, study_dir: str, repeats: int | None = None,
+def expand(spec: StudySpec | Mapping[str, Any], profile: str | None, *, study_dir: str, repeats: int | None = None,
            macs_fn: Callable[[config_lib.TrainConfig], tuple[int, int]] | None = None,
            constraint_check: bool = True) -> Expansion:
     """The trials of ``spec`` under ``profile``, in a fixed order, with the constraint applied.
