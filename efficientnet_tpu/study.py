@@ -128,10 +128,10 @@ def execute() -> int:
                                "or --report_only --study_dir=DIR")
     try:
         spec = spec_lib.load_spec(FLAGS.study)
-        if FLAGS.profile is not None and FLAGS.profile not in (spec.get("profiles") or {}):
-            raise spec_lib.SpecError([f"study {spec['name']!r} has no profile {FLAGS.profile!r}; its profiles: "
-                                      f"{', '.join(spec.get('profiles') or {}) or 'none'}"])
-        study_dir = FLAGS.study_dir or os.path.join("runs", "studies", f"{spec['name']}_{FLAGS.profile or 'base'}")
+        if FLAGS.profile is not None and FLAGS.profile not in spec.profiles:
+            raise spec_lib.SpecError([f"study {spec.name!r} has no profile {FLAGS.profile!r}; its profiles: "
+                                      f"{', '.join(spec.profiles) or 'none'}"])
+        study_dir = FLAGS.study_dir or os.path.join("runs", "studies", f"{spec.name}_{FLAGS.profile or 'base'}")
         from efficientnet_tpu.studies import measure  # pylint: disable=import-outside-toplevel
 
         expansion = spec_lib.expand(spec, FLAGS.profile, study_dir=study_dir, repeats=FLAGS.repeats,
@@ -139,7 +139,7 @@ def execute() -> int:
     except (ValueError, FileNotFoundError) as e:
         return usage_error(e)
     if FLAGS.dry_run:
-        dry_run(expansion, spec["name"])
+        dry_run(expansion, spec.name)
         return exit_codes.OK
     if FLAGS.print_commands:
         from efficientnet_tpu.studies.runner import shard  # pylint: disable=import-outside-toplevel
@@ -191,10 +191,10 @@ def _run_locked(spec: dict[str, Any], expansion, study_dir: str, records) -> int
         return exit_codes.fail("interrupted; rerun the same command to resume", exit_codes.INTERRUPTED)
     except (ValueError, LockHeld) as e:
         return exit_codes.fail(exit_codes.one_line(e))
-    found = [r for r in records.collect(study_dir) if r.get("study") == spec["name"]]
+    found = [r for r in records.collect(study_dir) if r.get("study") == spec.name]
     outputs = write_report(study_dir, spec, found, FLAGS.profile)
     counts = {s: sum(r.get("status") == s for r in done) for s in ("done", "failed", "diverged")}
-    print(f"{spec['name']}: this worker: {counts['done']} done, {counts['failed']} failed, "
+    print(f"{spec.name}: this worker: {counts['done']} done, {counts['failed']} failed, "
           f"{counts['diverged']} diverged; report: {outputs.get('report', '-')}", flush=True)
     return exit_codes.OK
 
@@ -211,11 +211,11 @@ def report_only(records, spec_lib) -> int:
         profile = FLAGS.profile if FLAGS.profile is not None or saved is None else saved.get("profile")
     except (ValueError, FileNotFoundError) as e:
         return usage_error(e)
-    found = [r for r in records.collect(FLAGS.study_dir) if r.get("study") == spec["name"]]
+    found = [r for r in records.collect(FLAGS.study_dir) if r.get("study") == spec.name]
     if not found:
-        return exit_codes.fail(f"{FLAGS.study_dir} holds no trial records of study {spec['name']!r} yet")
+        return exit_codes.fail(f"{FLAGS.study_dir} holds no trial records of study {spec.name!r} yet")
     outputs = write_report(FLAGS.study_dir, spec, found, profile)
-    print(f"{spec['name']}: {len(found)} record(s); report: {outputs.get('report', '-')}", flush=True)
+    print(f"{spec.name}: {len(found)} record(s); report: {outputs.get('report', '-')}", flush=True)
     return exit_codes.OK
 
 

@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from efficientnet_tpu.studies import plots, report, tables
+from efficientnet_tpu.studies import optional, plots, report, report_spec, tables
+from efficientnet_tpu.studies import spec as spec_lib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -69,12 +70,12 @@ REPORT = {
     "published_source": "seed 000 (ImageNet, 224 px)",
     "published_profiles": ["paper"],
 }
-SPEC = {"name": "se_placement", "title": "Squeeze-and-excitation placement", "seeds": ["000"],
+SPEC = spec_lib.parse_spec({"name": "se_placement", "title": "Squeeze-and-excitation placement", "seeds": ["000"],
         "axes": {"variant": ["b0", "b0_seend", "b0_nose", "b0_broken"]},
         "description": "Where the SE block sits.",
         "profiles": {"cpu": {"notes": "Digits are tiny; see the resolution line."},
                      "paper": {"notes": "ImageNet at 224 px."}},
-        "report": REPORT}
+        "report": REPORT}, "se_placement.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +145,12 @@ def test_table_rows_follow_the_spec_not_the_record_order(tmp_path):
     shuffled = sorted(se_records(), key=lambda r: r["trial"], reverse=True)
     text = open(report.write_report(str(tmp_path), SPEC, shuffled, profile="cpu")["report"]).read()
     assert list(by_trial(table_after(text, "## Results"))) == ["b0", "b0_seend", "b0_nose", "b0_broken"]
-    grouped = {"groups": {"width": {"axes": {"w": [1, 2]}}, "depth": {"trials": [{"name": "d2"}, {"name": "d1"}]}}}
+    grouped = spec_lib.parse_spec({"groups": {"width": {"axes": {"w": [1, 2]}},
+                                              "depth": {"trials": [{"name": "d2"}, {"name": "d1"}]}}}, "g.yaml")
     records = [make_record(name, 1, 0.5, params=1, macs=1, latency=1.0, group=group, axes=axes)
                for name, group, axes in (("d1", "depth", {}), ("w2", "width", {"w": 2}), ("d2", "depth", {}),
                                          ("w1", "width", {"w": 1}))]
-    ordered = sorted(tables.aggregate(records), key=tables.spec_order(grouped))
+    ordered = sorted(tables.aggregate(records), key=report.spec_order(grouped))
     assert [t["trial"] for t in ordered] == ["w1", "w2", "d2", "d1"]
 
 
@@ -298,11 +300,12 @@ def test_pivot_table_in_the_seeds_table_2_form(tmp_path):
                 records.append(make_record(f"{variant}/{dataset}", repeat, base + offset + noise, params=10,
                                            macs=10, latency=1.0, dataset=dataset, study="cifar_baselines",
                                            axes={"variant": variant, "dataset": dataset}, profile="cifar"))
-    spec = {"name": "cifar_baselines", "title": "CIFAR baselines", "seeds": ["003"], "report": {
+    spec = {"name": "cifar_baselines", "title": "CIFAR baselines", "seeds": ["003"],
+            "axes": {"variant": ["baseline_convnet", "b0"], "dataset": ["cifar10", "cifar100"]}, "report": {
         "table": ["top1"], "pivot": {"rows": "variant", "columns": "dataset", "value": "top1"},
         "published": {"b0/cifar10": {"top1": 98.1}}, "published_source": "seed 003, Table 2",
         "published_profiles": ["cifar"]}}
-    report.validate_report_section(spec["report"], "cifar.yaml")
+    spec = spec_lib.parse_spec(spec, "cifar.yaml")
     text = open(report.write_report(str(tmp_path), spec, records, profile="cifar")["report"]).read()
     rows = {row["variant"]: row for row in table_after(text, "## top-1 (%) by variant and dataset")}
     std = np.std([0.01, -0.01], ddof=1) * 100
@@ -355,7 +358,8 @@ def test_no_records_yet(tmp_path):
 
 
 def test_winner_template_naming_a_missing_field_says_so(tmp_path):
-    spec = dict(SPEC, report=dict(REPORT, winner={"command": "train --phi={phi_typo}"}))
+    spec = spec_lib.parse_spec(dict(SPEC.raw, report=dict(REPORT, winner={"command": "train --phi={phi_typo}"})),
+                               "se_placement.yaml")
     text = open(report.write_report(str(tmp_path), spec, se_records(), profile="cpu")["report"]).read()
     assert "The command could not be filled in: the template names 'phi_typo'" in text
 
@@ -386,18 +390,23 @@ def test_single_runs_say_the_spread_is_unknown(tmp_path):
 ])
 def test_validate_report_section_rejects_with_one_line(section, message):
     with pytest.raises(ValueError) as error:
-        report.validate_report_section(section, "configs/studies/x.yaml")
+        report_spec.parse(section, "configs/studies/x.yaml")
     text = str(error.value)
     assert text.startswith("configs/studies/x.yaml: report") and message in text and "\n" not in text
 
 
 def test_validate_report_section_accepts_the_contract_example():
-    report.validate_report_section(REPORT, "x.yaml")
-    report.validate_report_section(None, "x.yaml")
-    report.validate_report_section({"series": "group", "plots": ["accuracy_vs_macs"], "notes": "n",
-                                    "pivot": {"rows": "variant", "columns": "dataset", "value": "top1"},
-                                    "winner": {"by": "top1", "command": "train --alpha={alpha} --phi={{2..7}}"}},
-                                   "x.yaml")
+    parsed = report_spec.parse(REPORT, "x.yaml")
+    assert parsed.winner == report_spec.Winner(REPORT["winner"]["command"], "top1")
+    assert parsed.table == tuple(REPORT["table"]) and parsed.published_profiles == ("paper",)
+    assert report_spec.parse(None, "x.yaml") == report_spec.ReportSpec()
+    default = report_spec.ReportSpec()
+    assert default.table == ("params", "macs", "top1") and default.plots == plots.PLOTS and default.winner is None
+    parsed = report_spec.parse({"series": "group", "plots": ["accuracy_vs_macs"], "notes": "n",
+                                "pivot": {"rows": "variant", "columns": "dataset", "value": "top1"},
+                                "winner": {"by": "top1", "command": "train --alpha={alpha} --phi={{2..7}}"}},
+                               "x.yaml")
+    assert parsed.pivot == report_spec.Pivot("variant", "dataset", "top1") and parsed.plots == ("accuracy_vs_macs",)
 
 
 def test_remote_study_dir_goes_through_gfile():
@@ -423,3 +432,38 @@ def test_best_trial_minimises_losses_and_latencies_and_skips_unfinished():
     assert tables.best_trial(trials, "latency_ms_batch1")["trial"] == "b0_nose"
     smallest_failed = tables.aggregate([dict(r, macs=1) if r["trial"] == "b0_broken" else r for r in se_records()])
     assert tables.best_trial(smallest_failed, "macs")["trial"] == "b0_nose"  # b0_broken never finished
+
+
+@pytest.mark.parametrize("missing", ["matplotlib", "tabulate", "tensorboard"])
+def test_a_missing_optional_package_is_one_line_naming_it_and_the_extra(tmp_path, monkeypatch, missing):
+    """Rendering without a package of the studies extra says which and how to install it; nothing is written."""
+    import sys
+
+    for name in [m for m in sys.modules if m == missing or m.startswith(missing + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` now raises ImportError
+    with pytest.raises(optional.MissingPackage) as error:
+        report.write_report(str(tmp_path / "study"), SPEC, se_records(), profile="cpu")
+    text = str(error.value)
+    assert text == (f"the study report needs {missing}, not installed here: pip install 'efficientnet_tpu[studies]' "
+                    "(in a checkout: pip install -e '.[studies]')")
+    assert not os.path.exists(tmp_path / "study")
+
+
+def test_rendering_a_part_without_its_package_names_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tabulate", None)
+    with pytest.raises(optional.MissingPackage, match=r"^a study report table needs tabulate, not installed here: "
+                                                       r"pip install 'efficientnet_tpu\[studies\]'"):
+        tables.markdown(["a"], [["1"]])
+    assert optional.missing(("tabulate", "json")) == ["tabulate"]
+
+
+def test_native_resolutions_are_declared_once_for_the_sources_and_the_report():
+    from efficientnet_tpu.data import native, registry
+
+    assert {name: native.native_resolution(name) for name in registry.DATASET_NAMES} == {
+        "imagenet2012": None, "cifar10": 32, "cifar100": 32, "cifar10_3class": 32, "folder": None,
+        "tfrecord": None, "tfrecord_0based": None, "digits": 8, "synthetic": None}
+    assert registry.get_source("digits").info().native_resolution == 8

@@ -238,7 +238,7 @@ def test_shipped_study_runs_end_to_end_in_the_smoke_profile(name, tmp_path, caps
     report = open(os.path.join(study_dir, "report.md"), encoding="utf-8").read()
     assert "smoke" in report
     spec = spec_lib.load_spec(name)
-    for plot in spec["report"]["plots"]:
+    for plot in spec.report.plots:
         assert os.path.getsize(os.path.join(study_dir, f"{plot}.png")) > 0
     assert os.path.getsize(os.path.join(study_dir, "results.csv")) > 0
     # --report_only rebuilds the same report from the directory alone.

@@ -11,7 +11,7 @@ import shlex
 
 import pytest
 
-from efficientnet_tpu.studies import expressions
+from efficientnet_tpu.studies import expressions, report_spec
 from efficientnet_tpu.studies import spec as spec_lib
 from efficientnet_tpu.training import config as config_lib
 
@@ -35,7 +35,7 @@ def test_the_seven_studies_are_shipped_and_listed():
 @pytest.mark.parametrize("study", sorted(PINNED))
 def test_shipped_spec_validates_and_expands_to_pinned_trials(study):
     spec = spec_lib.load_spec(study)
-    assert set(spec["profiles"]) == set(spec_lib.PROFILES)
+    assert set(spec.profiles) == set(spec_lib.PROFILES)
     for profile, count in PINNED[study].items():
         expansion = spec_lib.expand(spec, profile, study_dir="/tmp/s")
         assert len(expansion.trials) == count, (study, profile)
@@ -127,6 +127,16 @@ def test_commands_reproduce_the_trial_config():
     ("name: x\naxes: {variant: [b0]\n", "not valid YAML"),
     ("- a list\n", "must hold a mapping"),
     ("name: x\naxes: {variant: [b0]}\nreport: {table: [bogus]}\n", "unknown column 'bogus'"),
+    # The typed report section (report_spec.ReportSpec): one line naming the key, before any trial trains.
+    ("name: x\naxes: {variant: [b0]}\nreport: {tabel: [top1]}\n", "bad.yaml: report: unknown key 'tabel'; known: "),
+    ("name: x\naxes: {variant: [b0]}\nreport: {winner: {by: acc, command: x}}\n",
+     "bad.yaml: report.winner.by: unknown metric 'acc'; known: params, macs"),
+    ("name: x\naxes: {variant: [b0]}\nreport: {pivot: {rows: variant, columns: dataset, value: acc}}\n",
+     "bad.yaml: report.pivot.value: unknown metric 'acc'"),
+    ("name: x\naxes: {variant: [b0]}\nreport: {published: {b0: {top1: 76.2}}}\n",
+     "bad.yaml: report.published needs published_source"),
+    ("name: x\naxes: {variant: [b0]}\nreport: {notes: ''}\n", "bad.yaml: report.notes must be a non-empty string"),
+    ("name: x\naxes: {variant: [b0]}\nseeds: '000'\n", "seeds must be a list of seed document numbers"),
 ])
 def test_bad_specs_fail_with_one_clear_line(tmp_path, text, phrase):
     path = tmp_path / "bad.yaml"
@@ -169,7 +179,7 @@ def test_a_trial_that_resolves_is_kept_and_one_problem_names_the_first_trial_and
 
 def test_the_spec_is_parsed_once_into_typed_objects():
     spec = spec_lib.load_spec("grid_search")
-    assert isinstance(spec, spec_lib.StudySpec) and spec.name == "grid_search" and spec["name"] == "grid_search"
+    assert isinstance(spec, spec_lib.StudySpec) and spec.name == "grid_search" and not hasattr(spec, "__getitem__")
     assert spec.recipe == "configs/imagenet.yaml" and spec.base.fields == {"variant": "b0"}
     assert spec.variables == ("alpha", "beta", "gamma") and spec.repeats == 1
     assert spec.constraint == spec_lib.Constraint(expression="abs(alpha * beta**2 * gamma**2 - 2) <= 0.1")
@@ -181,7 +191,14 @@ def test_the_spec_is_parsed_once_into_typed_objects():
     smoke = spec.profiles["smoke"]
     assert smoke.recipe == "configs/digits_demo.yaml" and smoke.settings.fields["dataset"] == "synthetic"
     assert smoke.groups["candidates"]["axes"]["alpha"] == [1.2, 2.0] and smoke.constraint == spec_lib.INHERIT
-    assert isinstance(spec.report, spec_lib.ReportSection) and spec.report.raw["reference"] == "base"
+    assert isinstance(spec.report, report_spec.ReportSpec) and spec.report.reference == "base"
+    assert spec.report.winner == report_spec.Winner(by="top1", command=spec.raw["report"]["winner"]["command"])
+
+
+def test_a_spec_without_a_report_section_gets_the_default_one(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\naxes: {variant: [b0]}\n")
+    assert spec_lib.load_spec(str(path)).report == report_spec.ReportSpec()
 
 
 def test_the_report_section_is_checked_where_matplotlib_and_tabulate_are_missing(tmp_path):

@@ -14,12 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from efficientnet_tpu.data.info import DatasetInfo
+from efficientnet_tpu.data.native import native_resolution
 from efficientnet_tpu.data.sources import Source, shard
 
 TEST_PER_CLASS = 30
 SPLIT_SEED = 0
 NUM_CLASSES = 10
-NATIVE_RESOLUTION = 8
+NATIVE_RESOLUTION = native_resolution("digits")  # 8
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,8 +18,9 @@ class DatasetInfo:
     Split sizes come from the prepared data's metadata (or the source itself)
     when available and otherwise from the dataset's published sizes, so this
     works before the data is downloaded. `native_resolution` is set for
-    datasets stored at one small fixed size (CIFAR 32, digits 8): those are
-    resized whole for evaluation rather than center-cropped.
+    datasets stored at one small fixed size (CIFAR 32, digits 8: the table in
+    `data/native.py`): those are resized whole for evaluation rather than
+    center-cropped.
     """
 
     name: str

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from efficientnet_tpu.data.batching import eval_examples_per_shard, pad_and_batch_eval
 from efficientnet_tpu.data.info import DatasetInfo
+from efficientnet_tpu.data.native import native_resolution
 from efficientnet_tpu.data.sources import Source, Stream
 
 NUM_CLASSES = 1000
@@ -30,8 +31,8 @@ class SyntheticSource(Source):
         return DatasetInfo(
             name=self.name, num_classes=NUM_CLASSES, train_split="train",
             eval_split="validation", num_train_examples=NUM_TRAIN_EXAMPLES,
-            num_eval_examples=NUM_EVAL_EXAMPLES, class_names=None, native_resolution=None,
-            splits=("train", "validation"))
+            num_eval_examples=NUM_EVAL_EXAMPLES, class_names=None,
+            native_resolution=native_resolution(self.name), splits=("train", "validation"))
 
     def num_examples(self, split: str) -> int:
         return NUM_TRAIN_EXAMPLES if split == "train" else NUM_EVAL_EXAMPLES

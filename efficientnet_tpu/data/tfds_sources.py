@@ -13,6 +13,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from efficientnet_tpu.data.info import DatasetInfo
+from efficientnet_tpu.data.native import native_resolution
 from efficientnet_tpu.data.sources import Source, count_examples, shard
 
 # Published split sizes, used by dataset_info() before the data is prepared.
@@ -173,8 +174,8 @@ class Cifar10ThreeClassSource(TfdsSource):
 
     def __init__(self, data_dir: str | None) -> None:
         super().__init__("cifar10_3class", data_dir, train_split="train", eval_split="test",
-                         encoded=False, native_resolution=32, cacheable=True,
-                         shuffle_buffer_size=15_000, tfds_name="cifar10")
+                         encoded=False, native_resolution=native_resolution("cifar10_3class"),
+                         cacheable=True, shuffle_buffer_size=15_000, tfds_name="cifar10")
         self._counts: dict[str, int] = {}
 
     def _class_names(self) -> tuple[str, ...]:
@@ -213,10 +214,10 @@ class Cifar10ThreeClassSource(TfdsSource):
 
 def imagenet_source(data_dir: str | None) -> TfdsSource:
     return TfdsSource("imagenet2012", data_dir, train_split="train", eval_split="validation",
-                      encoded=True, native_resolution=None, cacheable=False,
+                      encoded=True, native_resolution=native_resolution("imagenet2012"), cacheable=False,
                       shuffle_buffer_size=8_192)
 
 
 def cifar_source(name: str, data_dir: str | None) -> TfdsSource:
     return TfdsSource(name, data_dir, train_split="train", eval_split="test", encoded=False,
-                      native_resolution=32, cacheable=True, shuffle_buffer_size=50_000)
+                      native_resolution=native_resolution(name), cacheable=True, shuffle_buffer_size=50_000)

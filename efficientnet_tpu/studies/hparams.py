@@ -13,6 +13,8 @@ import math
 import posixpath
 from typing import Any, Mapping, Sequence
 
+from efficientnet_tpu.studies import optional
+
 # Metric tag -> record field; the dashboard shows each tag's value at the run's last step.
 METRICS = {
     "top1": "top1",
@@ -70,7 +72,7 @@ def write_hparams(hparams_dir: str, records: Sequence[Mapping[str, Any]]) -> lis
     """Writes the experiment config at ``hparams_dir`` and one run per record at
     ``hparams_dir/<record name>``; replaces what an earlier report wrote there. Returns the run dirs."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
+    hp = optional.require("tensorboard.plugins.hparams.api", "the study's HParams summaries")
 
     if tf.io.gfile.exists(hparams_dir):
         tf.io.gfile.rmtree(hparams_dir)  # derived data only: a rerun of the report must not add duplicates

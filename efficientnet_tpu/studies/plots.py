@@ -13,10 +13,10 @@ import io
 import json
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from efficientnet_tpu.studies import tables
+from efficientnet_tpu.studies import optional, tables
 
-# matplotlib is imported where a figure is drawn: a spec's report section (plot names) is checked
-# without it, so a bad spec is refused before any trial runs even where the studies extra is missing.
+# matplotlib is imported where a figure is drawn (optional.require: one line naming the extra when it is
+# missing); a spec's report section (plot names) is checked without it, before any trial runs.
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -43,11 +43,9 @@ class Plot:
 
 
 def _new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Any]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
-    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel,redefined-outer-name
-
-    figure = Figure(figsize=(7.0, 4.8), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = optional.require("matplotlib.figure", "a study figure").Figure(figsize=(7.0, 4.8), dpi=100,
+                                                                           layout="constrained")
+    optional.require("matplotlib.backends.backend_agg", "a study figure").FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     axes.set_title(title)
     axes.set_xlabel(xlabel)

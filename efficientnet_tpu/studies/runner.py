@@ -22,7 +22,7 @@ import yaml
 from efficientnet_tpu import exit_codes
 from efficientnet_tpu.storage import atomic_write
 from efficientnet_tpu.studies import measure, records
-from efficientnet_tpu.studies.spec import Trial
+from efficientnet_tpu.studies.spec import StudySpec, Trial, parse_spec
 from efficientnet_tpu.training.lock import LockHeld
 from efficientnet_tpu.training.loop import TrainingDiverged
 from efficientnet_tpu.training.preemption import Preempted
@@ -52,22 +52,22 @@ def matches(trial: Trial, patterns: Sequence[str]) -> bool:
                for p in patterns)
 
 
-def save_study(study_dir: str, spec: dict[str, Any], profile: str | None) -> str:
-    """Keeps the spec and profile in study_dir so ``--report_only`` needs only the directory."""
+def save_study(study_dir: str, spec: StudySpec, profile: str | None) -> str:
+    """Keeps the spec (its YAML mapping) and profile in study_dir so ``--report_only`` needs only the directory."""
     path = os.path.join(study_dir, STUDY_FILENAME)
     if tf.io.gfile.exists(path):
         previous = load_study(study_dir)
-        if previous["spec"].get("name") != spec.get("name") or previous.get("profile") != profile:
-            raise ValueError(f"{study_dir} holds study {previous['spec'].get('name')!r} (profile "
-                             f"{previous.get('profile')}); use another --study_dir for {spec.get('name')!r} "
+        if previous["spec"].name != spec.name or previous.get("profile") != profile:
+            raise ValueError(f"{study_dir} holds study {previous['spec'].name!r} (profile "
+                             f"{previous.get('profile')}); use another --study_dir for {spec.name!r} "
                              f"(profile {profile})")
     tf.io.gfile.makedirs(study_dir)
-    plain = {k: v for k, v in spec.items() if not k.startswith("_")}
+    plain = {k: v for k, v in spec.raw.items() if not k.startswith("_")}
     return atomic_write(path, yaml.safe_dump({"spec": plain, "profile": profile}, sort_keys=False))
 
 
 def load_study(study_dir: str) -> dict[str, Any]:
-    """The spec and profile a study_dir was run with ({"spec": ..., "profile": ...})."""
+    """The spec (parsed: a StudySpec) and profile a study_dir was run with ({"spec": ..., "profile": ...})."""
     path = os.path.join(study_dir, STUDY_FILENAME)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"{path} does not exist: {study_dir} holds no study run (give --study as well)")
@@ -75,7 +75,7 @@ def load_study(study_dir: str) -> dict[str, Any]:
         data = yaml.safe_load(f.read())
     if not isinstance(data, dict) or not isinstance(data.get("spec"), dict):
         raise ValueError(f"{path} is not a study file written by the study runner")
-    return data
+    return {**data, "spec": parse_spec(data["spec"], path)}
 
 
 def reason(error: BaseException, limit: int = 300) -> str:

@@ -9,8 +9,9 @@ expressions), an optional constraint, repeats, and profiles (smoke, cpu,
 cifar, paper) that override the base. Every trial becomes an ordinary
 TrainConfig whose model_dir is ``<study_dir>/<study>/<trial>/seed<repeat>``.
 The YAML is parsed once into typed objects (`StudySpec`, `Group`, `Profile`,
-`Settings`, `Shape`, `Constraint`, `ReportSection`); `expand` turns one
-profile of it into trials in small steps, and `load_spec` resolves every
+`Settings`, `Shape`, `Constraint`, and the report section's `ReportSpec` from
+`studies.report_spec`); `expand` turns one profile of it into trials in small
+steps, and `load_spec` resolves every
 trial of every profile (variant, model overrides, dataset: `studies.resolve`)
 so a spec whose trials cannot be built is refused before any trial trains.
 Nothing here builds a network: MACs, when a constraint needs them, come from
@@ -29,7 +30,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import yaml
 
 from efficientnet_tpu import shipped
-from efficientnet_tpu.studies import expressions, resolve
+from efficientnet_tpu.studies import expressions, report_spec, resolve
+from efficientnet_tpu.studies.report_spec import ReportSpec
 from efficientnet_tpu.training import config as config_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -272,31 +274,23 @@ class Profile:
                        variables=tuple(body["variables"]) if body.get("variables") is not None else None), problems
 
 
-@dataclasses.dataclass(frozen=True)
-class ReportSection:
-    """The ``report:`` section, checked by the report module's own rules (which need no matplotlib)."""
-
-    raw: Mapping[str, Any]
-
-    @staticmethod
-    def parse(raw: Any, where: str) -> tuple[ReportSection | None, list[str]]:
-        from efficientnet_tpu.studies import report  # pylint: disable=import-outside-toplevel
-
-        if raw is None:
-            return None, []
-        try:
-            report.validate_report_section(raw, where)
-        except ValueError as e:
-            return None, [" ".join(str(e).split())]
-        return ReportSection(raw), []
+def _report(raw: Any, source: str) -> tuple[ReportSpec, list[str]]:
+    """The typed ``report:`` section (its defaults when absent), or one line naming the bad key."""
+    try:
+        return report_spec.parse(raw, source), []
+    except ValueError as e:
+        return ReportSpec(), [" ".join(str(e).split())]
 
 
 @dataclasses.dataclass(frozen=True)
-class StudySpec(Mapping[str, Any]):
-    """A parsed, checked spec. Reads as the YAML mapping too (the report and the saved study.yaml use that)."""
+class StudySpec:
+    """A parsed, checked spec; ``raw`` is the YAML mapping it came from (saved as the study's study.yaml)."""
 
     name: str
     path: str
+    title: str | None
+    seeds: tuple[str, ...]
+    description: str | None
     recipe: str | None
     base: Settings
     shape: Shape
@@ -305,27 +299,24 @@ class StudySpec(Mapping[str, Any]):
     constraint: Constraint | None
     repeats: int
     profiles: Mapping[str, Profile]
-    report: ReportSection | None
+    report: ReportSpec
     raw: Mapping[str, Any]
 
-    def __getitem__(self, key: str) -> Any:
-        return self.raw[key]
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.raw)
-
-    def __len__(self) -> int:
-        return len(self.raw)
-
-
-def parse_spec(data: Mapping[str, Any], source: str) -> StudySpec:
-    """The typed spec of a YAML mapping; SpecError lists every structural problem, one line each."""
-    data = dict(data)
-    data.setdefault("name", os.path.splitext(os.path.basename(source))[0])
+def _parse_header(data: Mapping[str, Any], source: str) -> list[str]:
+    """The top-level keys, the name and the seeds."""
     problems = [f"{source}: unknown top-level key {k!r}; valid keys: {', '.join(_TOP_KEYS)}"
                 for k in data if k not in _TOP_KEYS]
     if not isinstance(data.get("name"), str) or not data["name"].replace("_", "").isalnum():
         problems.append(f"{source}: name must be letters, digits and underscores, got {data.get('name')!r}")
+    if not isinstance(data.get("seeds") or [], list):
+        problems.append(f"{source}: seeds must be a list of seed document numbers, got {data['seeds']!r}")
+    return problems
+
+
+def _parse_base(data: Mapping[str, Any], source: str) -> tuple[Mapping[str, Any], Settings, list[str]]:
+    """The base layer (a recipe and TrainConfig fields), that something varies, and the repeats."""
+    problems = []
     base = data.get("base") or {}
     if not isinstance(base, dict):
         problems.append(f"{source}: base must be a mapping (config: a recipe path, TrainConfig fields, "
@@ -335,40 +326,49 @@ def parse_spec(data: Mapping[str, Any], source: str) -> StudySpec:
     problems += more
     if not any(k in data for k in ("axes", "trials", "groups")):
         problems.append(f"{source}: give axes (lists to combine), trials (an explicit list) or groups")
-    shape, more = Shape.parse(data, source)
-    problems += more
-    groups: dict[str, Group] = {}
-    raw_groups = data.get("groups") or {}
-    if not isinstance(raw_groups, dict):
-        problems.append(f"{source}: groups must map a group name to {{axes: ...}} or {{trials: [...]}}")
-        raw_groups = {}
-    for name, body in raw_groups.items():
-        group, more = Group.parse(name, body, source)
-        problems += more
-        if group is not None:
-            groups[name] = group
     repeats = data.get("repeats", 1)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         problems.append(f"{source}: repeats must be a whole number >= 1, got {repeats!r}")
-    constraint, more = Constraint.parse(data.get("constraint"), source)
-    problems += more
-    profiles: dict[str, Profile] = {}
-    raw_profiles = data.get("profiles") or {}
-    if not isinstance(raw_profiles, dict):
-        problems.append(f"{source}: profiles must map a profile name ({', '.join(PROFILES)}) to overrides")
-        raw_profiles = {}
-    for name, body in raw_profiles.items():
-        profile, more = Profile.parse(name, body, f"{source}: profile {name}", raw_groups)
+    return base, settings, problems
+
+
+def _parse_named(raw: Any, source: str, what: str, parse: Callable[[str, Any], tuple[Any, list[str]]]
+                 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(raw bodies, parsed objects, problems) of a mapping of named groups or profiles."""
+    if not isinstance(raw or {}, dict):
+        return {}, {}, [f"{source}: {what}"]
+    parsed, problems = {}, []
+    for name, body in (raw or {}).items():
+        item, more = parse(name, body)
         problems += more
-        if profile is not None:
-            profiles[name] = profile
-    report, more = ReportSection.parse(data.get("report"), source) if "report" in data else (None, [])
-    problems += more
+        if item is not None:
+            parsed[name] = item
+    return dict(raw or {}), parsed, problems
+
+
+def parse_spec(data: Mapping[str, Any], source: str) -> StudySpec:
+    """The typed spec of a YAML mapping; SpecError lists every structural problem, one line each."""
+    data = dict(data)
+    data.setdefault("name", os.path.splitext(os.path.basename(source))[0])
+    problems = _parse_header(data, source)
+    base, settings, more = _parse_base(data, source)
+    shape, shape_problems = Shape.parse(data, source)
+    raw_groups, groups, group_problems = _parse_named(
+        data.get("groups"), source, "groups must map a group name to {axes: ...} or {trials: [...]}",
+        lambda name, body: Group.parse(name, body, source))
+    constraint, constraint_problems = Constraint.parse(data.get("constraint"), source)
+    _, profiles, profile_problems = _parse_named(
+        data.get("profiles"), source, f"profiles must map a profile name ({', '.join(PROFILES)}) to overrides",
+        lambda name, body: Profile.parse(name, body, f"{source}: profile {name}", raw_groups))
+    report, report_problems = _report(data.get("report"), source)
+    problems += more + shape_problems + group_problems + constraint_problems + profile_problems + report_problems
     if problems:
         raise SpecError(problems)
-    return StudySpec(name=data["name"], path=source, recipe=base.get("config"), base=settings, shape=shape,
-                     groups=groups, variables=tuple(data.get("variables") or ()), constraint=constraint,
-                     repeats=repeats, profiles=profiles, report=report, raw=data)
+    return StudySpec(name=data["name"], path=source, title=data.get("title"),
+                     seeds=tuple(str(seed) for seed in data.get("seeds") or ()), description=data.get("description"),
+                     recipe=base.get("config"), base=settings, shape=shape, groups=groups,
+                     variables=tuple(data.get("variables") or ()), constraint=constraint,
+                     repeats=data.get("repeats", 1), profiles=profiles, report=report, raw=data)
 
 
 # ------------------------------------------------------------------ loading
@@ -442,7 +442,7 @@ def load_spec(study: str) -> StudySpec:
     return spec
 
 
-def check_spec(spec: Mapping[str, Any], source: str) -> list[str]:
+def check_spec(spec: StudySpec | Mapping[str, Any], source: str) -> list[str]:
     """Every problem of a spec, one line each (an empty list when it is sound and every trial resolves)."""
     try:
         spec = spec if isinstance(spec, StudySpec) else parse_spec(spec, source)
@@ -663,7 +663,18 @@ def _repeats(study: _Plan, body: _Body, trial: str, values: Mapping[str, Any], c
     return out
 
 
-def expand(spec: Mapping[str, Any], profile: str | None, *, study_dir: str, repeats: int | None = None,
+def _named_units(study: _Plan) -> Iterator[tuple[_Body, str, dict[str, Any]]]:
+    """(body, trial name, values) of every configuration in the plan's order; a repeated name is refused."""
+    seen: set[str] = set()
+    for body in study.bodies:
+        for trial, values in _units(body.shape, body.group, body.where):
+            if trial in seen:
+                raise SpecError([f"{body.where}: two trials are named {trial!r}; give explicit names"])
+            seen.add(trial)
+            yield body, trial, values
+
+
+def expand(spec: StudySpec | Mapping[str, Any], profile: str | None, *, study_dir: str, repeats: int | None = None,
            macs_fn: Callable[[config_lib.TrainConfig], tuple[int, int]] | None = None,
            constraint_check: bool = True) -> Expansion:
     """The trials of ``spec`` under ``profile``, in a fixed order, with the constraint applied.
@@ -678,21 +689,16 @@ def expand(spec: Mapping[str, Any], profile: str | None, *, study_dir: str, repe
     base_macs: list[int] = []
     trials: list[Trial] = []
     rejected: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for body in study.bodies:
-        for trial, values in _units(body.shape, body.group, body.where):
-            if trial in seen:
-                raise SpecError([f"{body.where}: two trials are named {trial!r}; give explicit names"])
-            seen.add(trial)
-            config = _trial_config(study, body, trial, values)
-            verdict = None
-            if body.constraint and constraint_check:
-                ok, verdict = _apply_constraint(body.constraint, config, values, base_config, base_macs, macs_fn,
-                                                body.where)
-                if not ok:
-                    rejected.append((trial, verdict))
-                    continue
+    for body, trial, values in _named_units(study):
+        config = _trial_config(study, body, trial, values)
+        ok, verdict = True, None
+        if body.constraint and constraint_check:
+            ok, verdict = _apply_constraint(body.constraint, config, values, base_config, base_macs, macs_fn,
+                                            body.where)
+        if ok:
             trials += _repeats(study, body, trial, values, config, verdict)
+        else:
+            rejected.append((trial, verdict))
     if not trials and not rejected:
         raise SpecError([f"{spec.path}: profile {profile}: the spec expands to no trials"])
     return Expansion(trials, rejected)
@@ -716,5 +722,6 @@ def _apply_constraint(constraint: Constraint, config: config_lib.TrainConfig, va
     return ok, f"macs_ratio {ratio:.3f} {'in' if ok else 'outside'} [{low:g}, {high:g}]"
 
 
-def profile_notes(spec: Mapping[str, Any], profile: str | None) -> str:
-    return str(((spec.get("profiles") or {}).get(profile) or {}).get("notes", "")) if profile else ""
+def profile_notes(spec: StudySpec, profile: str | None) -> str:
+    """The notes of ``profile`` (what its data can and cannot show); empty for the base or no notes."""
+    return spec.profiles[profile].notes if profile in spec.profiles else ""

@@ -13,6 +13,8 @@ import math
 import statistics
 from typing import Any, Iterable, Mapping, Sequence
 
+from efficientnet_tpu.studies import optional
+
 
 # Numbers a record carries, averaged over a trial's repeats.
 ARCHITECTURE_METRICS = ("params", "macs")  # properties of the network: known even when training failed
@@ -133,30 +135,6 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return trials
 
 
-def spec_order(spec: Mapping[str, Any]) -> Any:
-    """A sort key that puts trials in the order the spec lists them (groups, explicit trials, axis values),
-    so the table reads like the seed's rather than in the order records were collected."""
-    groups = list(spec.get("groups") or {})
-
-    def layout(body: Mapping[str, Any]) -> tuple[list[str], dict[str, list[Any]]]:
-        names = [t.get("name") for t in body.get("trials") or [] if isinstance(t, Mapping)]
-        axes = {key: list(vals) for key, vals in (body.get("axes") or {}).items() if isinstance(vals, list)}
-        return names, axes
-
-    layouts = {None: layout(spec)}
-    layouts.update({group: layout(body or {}) for group, body in (spec.get("groups") or {}).items()})
-
-    def key(trial: Mapping[str, Any]) -> tuple:
-        group = trial.get("group")
-        names, axes = layouts.get(group, ([], {}))
-        position = names.index(trial["trial"]) if trial["trial"] in names else len(names)
-        indices = tuple(vals.index(trial["axes"][k]) if trial["axes"].get(k) in vals else len(vals)
-                        for k, vals in axes.items())
-        return (groups.index(group) if group in groups else len(groups), position, indices)
-
-    return key
-
-
 def _worst_status(runs: Sequence[Mapping[str, Any]]) -> str:
     statuses = [r.get("status") or "unknown" for r in runs]
     return "diverged" if "diverged" in statuses else statuses[0]
@@ -265,8 +243,7 @@ def format_cell(column: str, number: Any, std: float | None) -> str:
 
 def markdown(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub-flavoured Markdown table (cells are pre-formatted strings, kept as they are)."""
-    import tabulate as tabulate_lib  # pylint: disable=import-outside-toplevel  (a spec is checked without it)
-
+    tabulate_lib = optional.require("tabulate", "a study report table")  # a spec is checked without it
     return tabulate_lib.tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True)
 
 
