@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +22,10 @@ class Rule:
     here; whether a field may be empty is its type's business)."""
 
     choices: tuple[Any, ...] | None = None
+    # With choices: also any positive whole number written as text (a size: "8").
+    sizes: bool = False
+    # With choices: "" is accepted too, and means this (e.g. "the variant's own").
+    empty: str | None = None
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -30,22 +34,32 @@ class Rule:
     note: str = ""
 
     def describe(self) -> str:
-        """The accepted values in words: ``one of a, b``, ``>= 1``, ``in (0, 1]``."""
+        """The accepted values in words: ``one of a, b``, ``>= 1``, ``in (0, 1]``, ``a finite number > 0``.
+
+        A one-sided bound on a float says "a finite number": inf satisfies ``>= 0`` but is refused.
+        """
         if self.choices is not None:
-            return "one of " + ", ".join(str(c) for c in self.choices)
+            text = "one of " + ", ".join(str(c) for c in self.choices)
+            text += " or a positive integer" if self.sizes else ""
+            return text + (f"; empty: {self.empty}" if self.empty is not None else "")
         if self.low is not None and self.high is not None:
             return (f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
                     f"{')' if self.high_open else ']'}")
+        number = "" if self.integer else "a finite number "
         if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
+            return f"{number}{'>' if self.low_open else '>='} {self.low:g}"
         if self.high is not None:
-            return f"{'<' if self.high_open else '<='} {self.high:g}"
+            return f"{number}{'<' if self.high_open else '<='} {self.high:g}"
         return "an integer" if self.integer else "a finite number"
 
     def accepts(self, value: Any) -> bool:
         if value is None:
             return True
         if self.choices is not None:
+            if value == "" and self.empty is not None:
+                return True
+            if self.sizes and isinstance(value, str) and value.isascii() and value.isdigit():
+                return int(value) >= 1
             return value in self.choices
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
@@ -71,8 +85,9 @@ class Rule:
         raise ValueError(f"{prefix}{name} must be {self.describe()}{note}, got {shown}")
 
 
-def one_of(values: Iterable[Any], note: str = "") -> Rule:
-    return Rule(choices=tuple(values), note=note)
+def one_of(values: Iterable[Any], note: str = "", *, sizes: bool = False, empty: str | None = None) -> Rule:
+    """``values`` (and, with ``sizes``, a positive whole number as text; with ``empty``, "" meaning that)."""
+    return Rule(choices=tuple(values), sizes=sizes, empty=empty, note=note)
 
 
 def between(low: float, high: float, *, low_open: bool = False, high_open: bool = False,
@@ -110,9 +125,15 @@ def help_of(field: dataclasses.Field) -> str:
     return f"{text} [{rule.describe()}]"
 
 
+def check_values(fields: Mapping[str, dataclasses.Field], values: Mapping[str, Any], prefix: str = "--") -> None:
+    """Checks each value against the rule of the field of its name (a layer of settings before they merge)."""
+    for name, value in values.items():
+        rule = rule_of(fields[name])
+        if rule is not None:
+            rule.check(name, value, prefix)
+
+
 def check_fields(instance: Any, prefix: str = "--") -> None:
     """Checks every field of a dataclass instance against its declared rule."""
-    for field in dataclasses.fields(instance):
-        rule = rule_of(field)
-        if rule is not None:
-            rule.check(field.name, getattr(instance, field.name), prefix)
+    fields = {field.name: field for field in dataclasses.fields(instance)}
+    check_values(fields, {name: getattr(instance, name) for name in fields}, prefix)

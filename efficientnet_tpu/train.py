@@ -51,23 +51,8 @@ def define_flags() -> None:
         raise RuntimeError(f"flag(s) --{', --'.join(taken)} already defined by another command-line tool in "
                            "this process; run efficientnet_tpu.train in its own process")
     flags.DEFINE_string("config", None, "YAML config file (read with yaml.safe_load); command-line flags override it.")
-    for name in names[1:]:
-        field = config_lib.FIELDS[name]
-        kind = config_lib.field_type(name)
-        help_text = field.metadata.get("help", name)
-        default = field.default
-        if config_lib.is_optional(name) and kind in (int, float):
-            # A string flag, so that an empty value (--phi=) can mean "unset".
-            flags.DEFINE_string(name, None if default is None else str(default),
-                                f"{help_text} ({kind.__name__}; empty: unset)")
-        elif kind is bool:
-            flags.DEFINE_boolean(name, default, help_text)
-        elif kind is int:
-            flags.DEFINE_integer(name, default, help_text)
-        elif kind is float:
-            flags.DEFINE_float(name, default, help_text)
-        else:
-            flags.DEFINE_string(name, default, help_text)
+    for flag in config_lib.flag_definitions():  # kind, default and help (with the accepted values)
+        getattr(flags, f"DEFINE_{flag.kind}")(flag.name, flag.default, flag.help)
     _defined = True
 
 

@@ -48,3 +48,33 @@ def test_fields_carry_their_rule_into_help_and_checks():
     settings.check_fields(Options())
     with pytest.raises(ValueError, match="^size must be >= 8, got 4$"):
         settings.check_fields(Options(size=4), prefix="")
+
+
+def test_a_one_sided_float_bound_says_finite_because_inf_is_refused():
+    assert settings.at_least(0.0).describe() == "a finite number >= 0"
+    assert settings.above(0.0).describe() == "a finite number > 0"
+    with pytest.raises(ValueError, match=r"^--lr must be a finite number > 0, got inf$"):
+        settings.above(0.0).check("lr", float("inf"))
+
+
+def test_choices_may_also_take_a_size_or_an_empty_value():
+    groups = settings.one_of(("all", "reference"), sizes=True)
+    assert groups.accepts("all") and groups.accepts("8") and groups.accepts(None)
+    assert not any(groups.accepts(v) for v in ("0", "some", "-2", "²", ""))
+    assert groups.describe() == "one of all, reference or a positive integer"
+    method = settings.one_of(("a", "b"), empty="read from the path")
+    assert method.accepts("") and method.accepts("a") and not method.accepts("c")
+    with pytest.raises(ValueError, match=r"^--m='c' is not one of a, b; empty: read from the path$"):
+        method.check("m", "c")
+
+
+def test_check_values_checks_a_partial_layer_by_field_name():
+    @dataclasses.dataclass
+    class Options:
+        size: int = settings.setting(8, "Image size.", settings.at_least(8, integer=True))
+        name: str = settings.setting("a", "Which one.")
+
+    fields = {f.name: f for f in dataclasses.fields(Options)}
+    settings.check_values(fields, {"name": "anything"})
+    with pytest.raises(ValueError, match=r"^f.yaml: size must be >= 8, got 2$"):
+        settings.check_values(fields, {"size": 2}, prefix="f.yaml: ")

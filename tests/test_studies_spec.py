@@ -124,6 +124,8 @@ def test_commands_reproduce_the_trial_config():
     ("name: x\naxes: {variant: [b0]}\nprofiles: {cpu: {groups: {nope: {}}}}\n", "group 'nope'"),
     ("name: x\naxes: {widht: [1]}\n", "unknown key 'widht'"),
     ("name: x\naxes: {train_batch_size: [0]}\n", "train_batch_size must be >= 1"),
+    # The dataset's rule refuses it when the trial's config merges, before the trials resolve.
+    ("name: x\naxes: {dataset: [cifar1O]}\n", "dataset='cifar1O' is not one of imagenet2012, cifar10,"),
     ("name: x\naxes: {variant: [b0]\n", "not valid YAML"),
     ("- a list\n", "must hold a mapping"),
     ("name: x\naxes: {variant: [b0]}\nreport: {table: [bogus]}\n", "unknown column 'bogus'"),
@@ -151,7 +153,6 @@ def test_bad_specs_fail_with_one_clear_line(tmp_path, text, phrase):
     ("{model_overrides.se_postion: [end]}", "model_overrides.se_postion: unknown key 'se_postion'; valid keys: "),
     ("{variant: [b0, b0_lit]}",
      "trial b0_lit (profile base) and 1 more: variant 'b0_lit' is unknown; valid variants: b0,"),
-    ("{dataset: [cifar1O]}", "dataset 'cifar1O' is unknown; valid datasets: imagenet2012,"),
     ("{model_overrides.stage_blocks: [{3: conv3}]}", "variant 'b0': stage_blocks: unknown block 'conv3'"),
     ("{model_overrides.width_coefficient: [wide]}",
      "model_overrides.width_coefficient: width_coefficient must be float, got 'wide'"),

@@ -3,8 +3,11 @@
 Everything the trainer needs is one frozen dataclass, so the run is described
 by data that can be written to ``model_dir/config.yaml``, read back by the
 export step and compared on resume. The defaults are the paper's ImageNet
-recipe; the YAML files in ``configs/`` change what differs. This module does
-not import TensorFlow, so bad configurations fail fast and cheaply.
+recipe; the YAML files in ``configs/`` change what differs. Each field
+declares its accepted values beside it (``settings.setting``): the check of a
+flag, YAML key or study trial and the flag's help come from that one
+declaration. This module does not import TensorFlow, so bad configurations
+fail fast and cheaply.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ import math
 import os
 import types
 import typing
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import yaml
 
-from efficientnet_tpu import shipped
+from efficientnet_tpu import settings, shipped
+from efficientnet_tpu.data import choices as data_choices
+from efficientnet_tpu.released.published import METHODS, NORMALIZATIONS  # tables only, no TensorFlow
+from efficientnet_tpu.settings import setting
 
 MODES = ("train", "eval", "train_and_eval")
 STRATEGIES = ("auto", "tpu", "gpu", "cpu")
@@ -29,6 +35,8 @@ LR_SCHEDULES = ("exponential", "cosine", "constant")
 PREEMPTION_HANDLERS = ("tensorflow", "signal", "none")
 # export format -> what the exported artefact is called in messages (export/from_run.py and the CLI use it).
 EXPORT_FORMATS = {"saved_model": "SavedModel", "tflite": "TFLite model", "tflite_int8": "int8 TFLite model"}
+# Named batch-norm groupings (training/grouped_batch_norm.py); a group size is also accepted.
+BATCH_NORM_GROUPINGS = ("all", "reference")
 
 # Keys that decide the network's shape. A model_dir that already holds a run
 # with different values cannot be resumed into: its checkpoint would not fit.
@@ -36,9 +44,12 @@ ARCHITECTURE_KEYS = (
     "variant", "phi", "alpha", "beta", "gamma", "num_classes", "resolution", "model_overrides",
 )
 
-
-def _field(default: Any, help: str) -> Any:  # pylint: disable=redefined-builtin
-    return dataclasses.field(default=default, metadata={"help": help})
+# The rules several fields share.
+_COUNT = settings.at_least(1, integer=True)
+_POSITIVE = settings.above(0.0)
+_NON_NEGATIVE = settings.at_least(0.0)
+_RATE = settings.between(0.0, 1.0, high_open=True)  # a probability that must leave something: [0, 1)
+_DECAY = settings.between(0.0, 1.0, low_open=True)  # a decay factor: (0, 1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,145 +57,164 @@ class TrainConfig:
     """One training run. ``None`` means "derive it" (see ``resolve``)."""
 
     # --- model -------------------------------------------------------------
-    variant: str = _field("b0", "Network name from efficientnet_tpu.list_variants().")
-    phi: float | None = _field(None, "Compound coefficient; only with variant b0 (any real, negative = smaller).")
-    alpha: float | None = _field(None, "Depth coefficient override for compound scaling (needs --phi).")
-    beta: float | None = _field(None, "Width coefficient override for compound scaling (needs --phi).")
-    gamma: float | None = _field(None, "Resolution coefficient override for compound scaling (needs --phi).")
-    resolution: int | None = _field(None, "Input size in pixels; default: the variant's own.")
-    num_classes: int | None = _field(None, "Classifier width; default: the dataset's class count.")
-    dropout_rate: float | None = _field(None, "Dropout before the classifier; default: the variant's.")
-    drop_connect_rate: float | None = _field(0.2, "Stochastic depth rate of the last block; empty: the variant's.")
-    sync_batch_norm: bool = _field(False, "Compute batch-norm statistics over all replicas.")
-    init_weights: str = _field(
+    variant: str = setting("b0", "Network name from efficientnet_tpu.list_variants().")
+    phi: float | None = setting(None, "Compound coefficient; only with variant b0 (negative = smaller).",
+                                settings.finite())
+    alpha: float | None = setting(None, "Depth coefficient override for compound scaling (needs --phi).",
+                                  _POSITIVE)
+    beta: float | None = setting(None, "Width coefficient override for compound scaling (needs --phi).",
+                                 _POSITIVE)
+    gamma: float | None = setting(None, "Resolution coefficient override for compound scaling (needs --phi).",
+                                  _POSITIVE)
+    resolution: int | None = setting(None, "Input size in pixels; default: the variant's own.",
+                                     settings.at_least(8, integer=True))
+    num_classes: int | None = setting(None, "Classifier width; default: the dataset's class count.",
+                                      settings.at_least(2, integer=True))
+    dropout_rate: float | None = setting(None, "Dropout before the classifier; default: the variant's.", _RATE)
+    drop_connect_rate: float | None = setting(0.2, "Stochastic depth rate of the last block; empty: the variant's.",
+                                              _RATE)
+    sync_batch_norm: bool = setting(False, "Compute batch-norm statistics over all replicas.")
+    init_weights: str = setting(
         "", "Fine-tune: start a fresh run from a Keras Applications weights file (.h5: EfficientNet V1/V2, "
             "ResNet-152) or another run's model_dir or model_dir/ckpt-N; another class count re-initializes "
             "only the classifier. Never loaded over the run's own checkpoint when it resumes.")
-    freeze_backbone_epochs: float = _field(
-        0.0, "Fine-tune: train only the classifier for this many epochs first (batch norm frozen too).")
-    model_overrides: dict[str, Any] | None = _field(
+    freeze_backbone_epochs: float = setting(
+        0.0, "Fine-tune: train only the classifier for this many epochs first (batch norm frozen too).",
+        _NON_NEGATIVE)
+    model_overrides: dict[str, Any] | None = setting(
         None, "ModelSpec fields and stage knobs over the variant's, as JSON/YAML "
               "('{\"se_position\": \"end\", \"stage_blocks\": {3: \"conv31\"}}') or k=v pairs "
               "('se_position=end,width_coefficient=1.2'); in YAML a mapping. Checked against the variant "
               "when the run starts (the error names the valid keys).")
 
     # --- released checkpoints: the authors' TF1/automl weights (efficientnet_tpu/released) ---
-    init_checkpoint: str = _field(
+    init_checkpoint: str = setting(
         "", "An authors' released tf.train checkpoint (tensorflow/tpu B0-B7 and lite0-4, automl EfficientNetV2): "
             "its folder or model.ckpt prefix. --mode=eval evaluates it (beside its published top-1) and keeps it "
             "in model_dir for export; training modes fine-tune from it (another class count replaces the head).")
-    init_checkpoint_ema: bool = _field(
+    init_checkpoint_ema: bool = setting(
         True, "Load the checkpoint's ExponentialMovingAverage shadows (what the authors evaluate); false: raw.")
-    checkpoint_method: str = _field(
-        "", "How the released checkpoint was trained: baseline, autoaugment, randaugment, advprop, noisystudent, "
-            "lite, imagenet1k, imagenet21k, imagenet21k_ft1k; empty: read from the path (advprop/, noisy_student_...).")
-    input_normalization: str = _field(
-        "", "Input normalization the weights need: imagenet, signed_unit ([-1, 1], AdvProp) or inception "
-            "(127/128, lite); empty: the variant's own. Set from --init_checkpoint and kept in config.yaml.")
+    checkpoint_method: str = setting(
+        "", "How the released checkpoint was trained (advprop/, noisy_student_... in the path tell).",
+        settings.one_of(METHODS, empty="read from the path"))
+    input_normalization: str = setting(
+        "", "Input normalization the weights need: signed_unit is [-1, 1] (AdvProp), inception 127/128 (lite). "
+            "Set from --init_checkpoint and kept in config.yaml.",
+        settings.one_of(NORMALIZATIONS, empty="the variant's own"))
 
-    # --- data --------------------------------------------------------------
-    dataset: str = _field(
-        "imagenet2012", "imagenet2012, cifar10, cifar100, cifar10_3class, folder, tfrecord (labels from 1, as the "
-                        "reference), tfrecord_0based, digits, synthetic.")
-    data_dir: str | None = _field(
+    # --- data: the rules are data/choices.py's, shared with the pipeline ---
+    dataset: str = setting(
+        "imagenet2012", "Which data: tfrecord's labels count from 1 (as the reference's), tfrecord_0based's from 0.",
+        data_choices.DATASET)
+    data_dir: str | None = setting(
         None, "TFDS data_dir (local or gs://), the image folder (folder) or the shards' folder (tfrecord).")
-    augment: str = _field("default", "none, default, randaugment, autoaugment or seed003.")
-    randaugment_num_layers: int = _field(2, "RandAugment's N: operations applied per image (augment=randaugment).")
-    randaugment_magnitude: float = _field(10.0, "RandAugment's M: their strength on the reference's 0-10 scale.")
-    crop_area_min: float = _field(
+    augment: str = setting("default", "Training augmentation.", data_choices.AUGMENT)
+    randaugment_num_layers: int = setting(
+        2, "RandAugment's N: operations applied per image (augment=randaugment).", data_choices.RANDAUGMENT_LAYERS)
+    randaugment_magnitude: float = setting(
+        10.0, "RandAugment's M: their strength on the reference's 0-10 scale.", data_choices.RANDAUGMENT_MAGNITUDE)
+    crop_area_min: float = setting(
         0.08, "Smallest share of the image area the training crop of full-size images (ImageNet, folder, "
-              "TFRecords) keeps; the reference's 0.08 suits photographs, 0.5-1.0 small or centred objects.")
-    crop_area_max: float = _field(1.0, "Largest share of the image area that training crop keeps.")
-    random_flip: bool = _field(True, "Random horizontal flip in training (never on the digits, which are not "
-                                     "mirror-symmetric); turn off for text, digits or other handed images.")
-    eval_crop_fraction: float | None = _field(
+              "TFRecords) keeps; the reference's 0.08 suits photographs, 0.5-1.0 small or centred objects.",
+        data_choices.CROP_AREA)
+    crop_area_max: float = setting(1.0, "Largest share of the image area that training crop keeps.",
+                                   data_choices.CROP_AREA)
+    random_flip: bool = setting(True, "Random horizontal flip in training (never on the digits, which are not "
+                                      "mirror-symmetric); turn off for text, digits or other handed images.")
+    eval_crop_fraction: float | None = setting(
         None, "Center crop of the shorter side at eval and serving; default: resolution / (resolution + 32), "
-              "or 1.0 for low-resolution datasets (CIFAR, digits).")
+              "or 1.0 for low-resolution datasets (CIFAR, digits).", data_choices.CROP_FRACTION)
 
     # --- run ---------------------------------------------------------------
-    model_dir: str = _field("", "Checkpoints, TensorBoard logs, config.yaml and eval_results.json (local or gs://).")
-    mode: str = _field("train_and_eval", "train, eval or train_and_eval.")
-    tpu: str = _field("", "auto (find it: TPU VM, Colab, TPU_NAME), 'local' on a TPU VM, a TPU name, or "
-                          "grpc://host:port; empty: no TPU.")
-    tpu_configure_version: bool = _field(
+    model_dir: str = setting("", "Checkpoints, TensorBoard logs, config.yaml and eval_results.json (local or gs://).")
+    mode: str = setting("train_and_eval", "What to run.", settings.one_of(MODES))
+    tpu: str = setting("", "auto (find it: TPU VM, Colab, TPU_NAME), 'local' on a TPU VM, a TPU name, or "
+                           "grpc://host:port; empty: no TPU.")
+    tpu_configure_version: bool = setting(
         False, "A remote TPU (name or grpc) whose TensorFlow runtime differs from this TensorFlow: switch it "
                "(cloud-tpu-client's configure_tpu_version, restarts the TPU) instead of stopping.")
-    strategy: str = _field("auto", "auto, tpu, gpu or cpu.")
-    num_cpu_replicas: int = _field(1, "With strategy cpu: split the CPU into this many replicas (MirroredStrategy).")
-    precision: str = _field("auto", "auto (bfloat16 on TPU, float16 on GPUs with tensor cores, else float32), "
-                                    "float32, mixed_bfloat16 or mixed_float16.")
-    train_batch_size: int = _field(4096, "Global training batch (all replicas together).")
-    eval_batch_size: int = _field(1024, "Global evaluation batch.")
-    epochs: float | None = _field(350.0, "Training length in epochs (or give train_steps).")
-    train_steps: int | None = _field(None, "Training length in steps; overrides epochs.")
-    steps_per_loop: int = _field(200, "Training steps per call of the compiled loop (host round trips).")
-    eval_every_epochs: float = _field(1.0, "In train_and_eval mode: evaluate this often (and at the end).")
-    checkpoint_every_steps: int = _field(1000, "Save a checkpoint this often (rounded to whole loops) and at the end.")
-    keep_checkpoints: int = _field(5, "How many recent checkpoints to keep.")
-    export_dir: str | None = _field(None, "Export here at the end: a SavedModel in the next numbered version "
-                                          "folder (export_dir/1, 2, ...), or export_dir/model.tflite.")
-    export_format: str = _field("saved_model", "With export_dir: saved_model, tflite or tflite_int8 "
-                                                "(full-integer for lite0-4, dynamic-range otherwise).")
-    deterministic: bool = _field(False, "Seeded data order, seeded initialisation and deterministic ops.")
-    seed: int = _field(42, "Seed for initialisation, dropout and the input pipeline.")
-    jit_compile: bool = _field(False, "Compile the train step with XLA (TPUs always compile).")
-    preemption_handler: str = _field(
+    strategy: str = setting("auto", "Distribution strategy.", settings.one_of(STRATEGIES))
+    num_cpu_replicas: int = setting(
+        1, "With strategy cpu: split the CPU into this many replicas (MirroredStrategy).", _COUNT)
+    precision: str = setting("auto", "auto is bfloat16 on TPU, float16 on GPUs with tensor cores, else float32.",
+                             settings.one_of(PRECISIONS))
+    train_batch_size: int = setting(4096, "Global training batch (all replicas together).", _COUNT)
+    eval_batch_size: int = setting(1024, "Global evaluation batch.", _COUNT)
+    epochs: float | None = setting(350.0, "Training length in epochs (or give train_steps).", _POSITIVE)
+    train_steps: int | None = setting(None, "Training length in steps; overrides epochs.", _COUNT)
+    steps_per_loop: int = setting(200, "Training steps per call of the compiled loop (host round trips).", _COUNT)
+    eval_every_epochs: float = setting(1.0, "In train_and_eval mode: evaluate this often (and at the end).",
+                                       _POSITIVE)
+    checkpoint_every_steps: int = setting(
+        1000, "Save a checkpoint this often (rounded to whole loops) and at the end.", _COUNT)
+    keep_checkpoints: int = setting(5, "How many recent checkpoints to keep.", _COUNT)
+    export_dir: str | None = setting(None, "Export here at the end: a SavedModel in the next numbered version "
+                                           "folder (export_dir/1, 2, ...), or export_dir/model.tflite.")
+    export_format: str = setting("saved_model", "With export_dir: tflite_int8 is full-integer for lite0-4, "
+                                                "dynamic-range otherwise.", settings.one_of(EXPORT_FORMATS))
+    deterministic: bool = setting(False, "Seeded data order, seeded initialisation and deterministic ops.")
+    seed: int = setting(42, "Seed for initialisation, dropout and the input pipeline.")
+    jit_compile: bool = setting(False, "Compile the train step with XLA (TPUs always compile).")
+    preemption_handler: str = setting(
         "tensorflow",
         "tensorflow: TF's PreemptionCheckpointHandler, plus a SIGTERM handler where it does not watch SIGTERM; "
-        "signal: only the SIGTERM handler; none.")
+        "signal: only the SIGTERM handler.", settings.one_of(PREEMPTION_HANDLERS))
 
     # --- reliability: the model_dir lock (training/lock.py) ------------------
-    force_unlock: bool = _field(
+    force_unlock: bool = setting(
         False, "Take over model_dir's lock even when its owner may still run (a run known to be dead on "
                "another machine); a dead process on this host is detected without it.")
 
     # --- recipe ------------------------------------------------------------
-    optimizer: str = _field("rmsprop", "rmsprop, adam or sgd.")
-    learning_rate: float = _field(0.016, "Peak learning rate per lr_reference_batch examples.")
-    lr_reference_batch: int | None = _field(256, "Scale learning_rate by train_batch_size / this; empty: no scaling.")
-    lr_schedule: str = _field("exponential", "exponential (staircase decay), cosine or constant, after warm-up.")
-    warmup_epochs: float = _field(5.0, "Linear warm-up length.")
-    lr_decay_rate: float = _field(0.97, "Exponential schedule: factor per decay period.")
-    lr_decay_epochs: float = _field(2.4, "Exponential schedule: decay period.")
-    min_learning_rate: float = _field(0.0, "Cosine schedule: final value.")
-    rmsprop_decay: float = _field(0.9, "RMSProp discounting factor (rho).")
-    momentum: float = _field(0.9, "Momentum of RMSProp and SGD.")
-    epsilon: float = _field(1e-3, "Epsilon of RMSProp and Adam.")
-    adam_beta_1: float = _field(0.9, "Adam first-moment decay.")
-    adam_beta_2: float = _field(0.999, "Adam second-moment decay.")
-    label_smoothing: float = _field(0.1, "Label smoothing of the cross-entropy.")
-    weight_decay: float = _field(
+    optimizer: str = setting("rmsprop", "The optimizer.", settings.one_of(OPTIMIZERS))
+    learning_rate: float = setting(0.016, "Peak learning rate per lr_reference_batch examples.", _POSITIVE)
+    lr_reference_batch: int | None = setting(256, "Scale learning_rate by train_batch_size / this; empty: no scaling.",
+                                             settings.at_least(1, integer=True, note="or empty for no scaling"))
+    lr_schedule: str = setting("exponential", "After warm-up; exponential is a staircase decay.",
+                               settings.one_of(LR_SCHEDULES))
+    warmup_epochs: float = setting(5.0, "Linear warm-up length.", _NON_NEGATIVE)
+    lr_decay_rate: float = setting(0.97, "Exponential schedule: factor per decay period.", _DECAY)
+    lr_decay_epochs: float = setting(2.4, "Exponential schedule: decay period.", _POSITIVE)
+    min_learning_rate: float = setting(0.0, "Cosine schedule: final value.", _NON_NEGATIVE)
+    rmsprop_decay: float = setting(0.9, "RMSProp discounting factor (rho).", _DECAY)
+    momentum: float = setting(0.9, "Momentum of RMSProp and SGD.", _RATE)
+    epsilon: float = setting(1e-3, "Epsilon of RMSProp and Adam.", _POSITIVE)
+    adam_beta_1: float = setting(0.9, "Adam first-moment decay.", _DECAY)
+    adam_beta_2: float = setting(0.999, "Adam second-moment decay.", _DECAY)
+    label_smoothing: float = setting(0.1, "Label smoothing of the cross-entropy.", _RATE)
+    weight_decay: float = setting(
         1e-5, "L2 penalty (weight_decay * sum(v**2) / 2) on every trainable variable outside batch norm: "
               "conv and dense kernels and the biases (squeeze-excite convs', the classifier's), as the V1 "
               "reference (its main.py skips only 'batch_normalization' variables); EfficientNetV2 (v2_*) "
-              "decays kernels only, as automl's; batch-norm gamma and beta are never decayed.")
-    use_ema: bool = _field(True, "Keep an exponential moving average of the weights; evaluate and export it.")
-    ema_decay: float = _field(0.9999, "EMA decay (warmed up as min(decay, (1 + n) / (10 + n))).")
+              "decays kernels only, as automl's; batch-norm gamma and beta are never decayed.", _NON_NEGATIVE)
+    use_ema: bool = setting(True, "Keep an exponential moving average of the weights; evaluate and export it.")
+    ema_decay: float = setting(0.9999, "EMA decay (warmed up as min(decay, (1 + n) / (10 + n))).", _DECAY)
 
     # --- reference recipe (issue 20): augmentation semantics, grouped batch norm ---
-    augment_semantics: str = _field(
+    augment_semantics: str = setting(
         "reference", "randaugment/autoaugment operations: 'reference' (the code that trained the released "
                      "checkpoints: absolute pixel translate/cutout, its level mappings) or 'paper' (the "
-                     "AutoAugment paper's descriptions, sizes relative to the image); see docs/recipes.md.")
-    sync_batch_norm_groups: str = _field(
-        "all", "With --sync_batch_norm: replicas that share batch statistics. 'all'; 'reference' (the TPU "
+                     "AutoAugment paper's descriptions, sizes relative to the image); see docs/recipes.md.",
+        data_choices.SEMANTICS)
+    sync_batch_norm_groups: str = setting(
+        "all", "With --sync_batch_norm: replicas that share batch statistics: all of them; 'reference' (the TPU "
                "reference: each replica alone up to 8 replicas, else groups of max(8, n // 8)); or a "
-               "group size that divides the replica count.")
+               "group size that divides the replica count.", settings.one_of(BATCH_NORM_GROUPINGS, sizes=True))
 
     # --- mixup, cutmix and EfficientNetV2 progressive learning (issue 16) ----
-    mixup_alpha: float = _field(
+    mixup_alpha: float = setting(
         0.0, "Mixup strength (Beta(alpha, alpha) weights, batch-level, google/automl's and tensorflow/tpu's); "
-             "0: off. With progressive, the recipe's per-stage value replaces it.")
-    cutmix_alpha: float = _field(
+             "0: off. With progressive, the recipe's per-stage value replaces it.", data_choices.MIX_ALPHA)
+    cutmix_alpha: float = setting(
         0.0, "CutMix strength (boxes of area 1 - Beta(alpha, alpha)); 0: off. With mixup too, half of each "
-             "batch gets each. With progressive, the recipe's per-stage value replaces it.")
-    progressive: str = _field(
+             "batch gets each. With progressive, the recipe's per-stage value replaces it.", data_choices.MIX_ALPHA)
+    progressive: str = setting(
         "", "Progressive learning (EfficientNetV2): a recipe file (configs/progressive/v2_progressive.yaml, "
             "or its name v2_progressive) whose entry for the variant sets the stages' image sizes, RandAugment "
             "magnitude, mixup, cutmix and dropout; empty: off.")
 
     # Filled in by ``resolve``; recorded in config.yaml for export.
-    class_names: tuple[str, ...] | None = _field(None, "Class names of the dataset (set automatically).")
+    class_names: tuple[str, ...] | None = setting(None, "Class names of the dataset (set automatically).")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, suitable for YAML."""
@@ -357,24 +387,27 @@ def load_yaml(path: str) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(map(str, unknown))}; "
                          f"valid keys: {', '.join(FIELDS)}")
-    return {k: _coerce(k, v, path) for k, v in data.items()}
+    return read_layer(data, path)
 
 
 def merge(*layers: Mapping[str, Any], sources: tuple[str, ...] | None = None) -> TrainConfig:
     """Merges override layers over the defaults, later layers winning.
 
-    ``epochs`` and ``train_steps`` are two ways of saying one thing: a layer
-    that sets one of them clears the other from the layers below it.
+    Each layer's values are checked against their fields' rules first, so a
+    bad value names the file (or study trial) it came from; without
+    ``sources`` the layers are reported as flags. ``epochs`` and
+    ``train_steps`` are two ways of saying one thing: a layer that sets one of
+    them clears the other from the layers below it.
     """
     values: dict[str, Any] = {}
-    sources = sources or tuple(f"layer {i}" for i in range(len(layers)))
-    for layer, source in zip(layers, sources):
+    labels = sources or tuple(f"layer {i}" for i in range(len(layers)))
+    for layer, label in zip(layers, labels):
         unknown = sorted(k for k in layer if k not in FIELDS)
         if unknown:
-            raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)}")
-        layer = {k: _coerce(k, v, source) for k, v in layer.items()}
+            raise ValueError(f"{label}: unknown key(s) {', '.join(unknown)}")
+        layer = read_layer(layer, label, None if sources else "--")
         if layer.get("epochs") is not None and layer.get("train_steps") is not None:
-            raise ValueError(f"{source}: give either epochs or train_steps, not both")
+            raise ValueError(f"{label}: give either epochs or train_steps, not both")
         if "train_steps" in layer and layer["train_steps"] is not None:
             values["epochs"] = None
         if "epochs" in layer and layer["epochs"] is not None:
@@ -385,111 +418,102 @@ def merge(*layers: Mapping[str, Any], sources: tuple[str, ...] | None = None) ->
     return config
 
 
-def validate(config: TrainConfig) -> None:
-    """Raises ValueError with a fix for every inconsistent setting (no TF needed)."""
-    def choice(name: str, options: tuple[str, ...]) -> None:
-        value = getattr(config, name)
-        if value not in options:
-            raise ValueError(f"--{name}={value!r} is not one of {', '.join(options)}")
+COMMAND_LINE = "command line"  # the source name train.py gives the flags' layer
 
-    choice("mode", MODES)
-    choice("strategy", STRATEGIES)
-    choice("precision", PRECISIONS)
-    choice("optimizer", OPTIMIZERS)
-    choice("lr_schedule", LR_SCHEDULES)
-    choice("preemption_handler", PREEMPTION_HANDLERS)
-    choice("export_format", EXPORT_FORMATS)
+
+def read_layer(layer: Mapping[str, Any], source: str, prefix: str | None = None) -> dict[str, Any]:
+    """A layer's values in their fields' types, each checked against its field's rule.
+
+    An error names the setting as ``--name`` for the command line, else as
+    ``SOURCE: name`` (a YAML file, a study trial), with the accepted values.
+    """
+    values = {k: _coerce(k, v, source) for k, v in layer.items()}
+    if prefix is None:
+        prefix = "--" if source == COMMAND_LINE else f"{source}: "
+    settings.check_values(FIELDS, values, prefix)
+    return values
+
+
+# --- the checks that involve several fields (each field's own accepted values are its rule) ---
+
+def _model_dir_given(config: TrainConfig) -> None:
     if not config.model_dir:
         raise ValueError("--model_dir is required: checkpoints, logs and config.yaml go there")
+
+
+def _tpu_fits_strategy(config: TrainConfig) -> None:
     if config.tpu and config.strategy in ("cpu", "gpu"):
         raise ValueError(f"--tpu={config.tpu} contradicts --strategy={config.strategy}; "
                          "drop --tpu or use --strategy=tpu (or auto)")
-    if config.num_cpu_replicas < 1:
-        raise ValueError("--num_cpu_replicas must be >= 1")
+
+
+def _cpu_replicas_need_cpu_strategy(config: TrainConfig) -> None:
     if config.num_cpu_replicas > 1 and config.strategy != "cpu":
         raise ValueError("--num_cpu_replicas > 1 needs --strategy=cpu")
-    if config.phi is not None and not math.isfinite(config.phi):
-        raise ValueError(f"--phi must be a finite number, got {config.phi}")
+
+
+def _coefficients_need_phi(config: TrainConfig) -> None:
     for name in ("alpha", "beta", "gamma"):
-        value = getattr(config, name)
-        if value is not None:
-            if config.phi is None:
-                raise ValueError(f"--{name} overrides a compound-scaling coefficient and needs --phi")
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"--{name} must be a positive number, got {value}")
-    positive_ints = ("train_batch_size", "eval_batch_size", "steps_per_loop",
-                     "checkpoint_every_steps", "keep_checkpoints")
-    for name in positive_ints:
-        if getattr(config, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(config, name)}")
-    if config.resolution is not None and config.resolution < 8:
-        raise ValueError(f"--resolution must be >= 8 pixels, got {config.resolution}")
-    if config.num_classes is not None and config.num_classes < 2:
-        raise ValueError(f"--num_classes must be >= 2, got {config.num_classes}")
+        if getattr(config, name) is not None and config.phi is None:
+            raise ValueError(f"--{name} overrides a compound-scaling coefficient and needs --phi")
+
+
+def _length_given(config: TrainConfig) -> None:
     if config.epochs is None and config.train_steps is None and config.mode != "eval":
         raise ValueError("give --epochs or --train_steps")
-    if config.epochs is not None and not config.epochs > 0:
-        raise ValueError(f"--epochs must be > 0, got {config.epochs}")
-    if config.train_steps is not None and config.train_steps < 1:
-        raise ValueError(f"--train_steps must be >= 1, got {config.train_steps}")
-    if config.lr_reference_batch is not None and config.lr_reference_batch < 1:
-        raise ValueError("--lr_reference_batch must be >= 1 (or empty for no scaling)")
-    if not config.learning_rate > 0:
-        raise ValueError(f"--learning_rate must be > 0, got {config.learning_rate}")
-    for name in ("warmup_epochs", "weight_decay", "label_smoothing", "min_learning_rate"):
-        if getattr(config, name) < 0:
-            raise ValueError(f"--{name} must be >= 0, got {getattr(config, name)}")
-    if not 0 <= config.label_smoothing < 1:
-        raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
-    if not 0 < config.crop_area_min <= config.crop_area_max <= 1:
-        raise ValueError(f"need 0 < --crop_area_min <= --crop_area_max <= 1, got "
-                         f"{config.crop_area_min:g} and {config.crop_area_max:g}")
-    if config.freeze_backbone_epochs < 0:
-        raise ValueError(f"--freeze_backbone_epochs must be >= 0, got {config.freeze_backbone_epochs:g}")
-    if config.randaugment_num_layers < 0:
-        raise ValueError(f"--randaugment_num_layers must be >= 0, got {config.randaugment_num_layers}")
-    if not 0 <= config.randaugment_magnitude <= 30:
-        raise ValueError(f"--randaugment_magnitude must be in [0, 30] (the reference scale is 0-10), "
-                         f"got {config.randaugment_magnitude:g}")
-    choice("augment_semantics", ("reference", "paper"))
-    groups = config.sync_batch_norm_groups
-    if groups not in ("all", "reference") and not (groups.isdigit() and int(groups) >= 1):
-        raise ValueError(f"--sync_batch_norm_groups must be all, reference or a positive group size, "
-                         f"got {groups!r}")
-    if config.eval_crop_fraction is not None and not 0 < config.eval_crop_fraction <= 1:
-        raise ValueError(f"--eval_crop_fraction must be in (0, 1], got {config.eval_crop_fraction}")
-    for name in ("dropout_rate", "drop_connect_rate"):
-        value = getattr(config, name)
-        if value is not None and not 0 <= value < 1:
-            raise ValueError(f"--{name} must be in [0, 1), got {value}")
-    for name in ("ema_decay", "lr_decay_rate", "rmsprop_decay", "adam_beta_1", "adam_beta_2"):
-        if not 0 < getattr(config, name) <= 1:
-            raise ValueError(f"--{name} must be in (0, 1], got {getattr(config, name)}")
-    if not 0 <= config.momentum < 1:
-        raise ValueError(f"--momentum must be in [0, 1), got {config.momentum}")
-    if not config.epsilon > 0:
-        raise ValueError(f"--epsilon must be > 0, got {config.epsilon}")
-    if config.lr_decay_epochs <= 0:
-        raise ValueError(f"--lr_decay_epochs must be > 0, got {config.lr_decay_epochs}")
-    if config.eval_every_epochs <= 0:
-        raise ValueError(f"--eval_every_epochs must be > 0, got {config.eval_every_epochs}")
-    for name in ("mixup_alpha", "cutmix_alpha"):
-        if not (math.isfinite(getattr(config, name)) and getattr(config, name) >= 0):
-            raise ValueError(f"--{name} must be a finite number >= 0 (0 turns it off), got {getattr(config, name)}")
-    _validate_released(config)
 
 
-def _validate_released(config: TrainConfig) -> None:
-    from efficientnet_tpu.released.published import METHODS, NORMALIZATIONS  # no TensorFlow
+def _crop_area_ordered(config: TrainConfig) -> None:
+    if config.crop_area_min > config.crop_area_max:
+        raise ValueError(f"--crop_area_min ({config.crop_area_min:g}) must not exceed --crop_area_max "
+                         f"({config.crop_area_max:g})")
 
-    if config.checkpoint_method and config.checkpoint_method not in METHODS:
-        raise ValueError(f"--checkpoint_method={config.checkpoint_method} is not one of {', '.join(METHODS)}")
-    if config.input_normalization and config.input_normalization not in NORMALIZATIONS:
-        raise ValueError(f"--input_normalization={config.input_normalization} is not one of "
-                         f"{', '.join(NORMALIZATIONS)} (or empty: the variant's own)")
+
+def _one_initialization(config: TrainConfig) -> None:
     if config.init_checkpoint and config.init_weights:
         raise ValueError("give --init_checkpoint (an authors' released checkpoint) or --init_weights "
                          "(a Keras file or a run of ours), not both")
+
+
+CROSS_CHECKS: tuple[Callable[[TrainConfig], None], ...] = (
+    _model_dir_given, _tpu_fits_strategy, _cpu_replicas_need_cpu_strategy, _coefficients_need_phi,
+    _length_given, _crop_area_ordered, _one_initialization,
+)
+
+
+def validate(config: TrainConfig) -> None:
+    """Raises ValueError with a fix for every inconsistent setting (no TF needed): each field against its
+    declared rule, then the checks across fields."""
+    settings.check_fields(config)
+    for check in CROSS_CHECKS:
+        check(config)
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """How train.py defines one field's flag: absl's ``DEFINE_<kind>``, its default and help."""
+
+    name: str
+    kind: str  # string, boolean, integer or float
+    default: Any
+    help: str
+
+
+def flag_definitions() -> Iterator[Flag]:
+    """One flag per field but class_names, its help ending with the field's accepted values.
+
+    An optional int or float is a string flag, so that an empty value (``--phi=``) can mean "unset".
+    """
+    kinds = {bool: "boolean", int: "integer", float: "float"}
+    for name, field in FIELDS.items():
+        if name == "class_names":
+            continue
+        kind, help_text = field_type(name), settings.help_of(field)
+        if is_optional(name) and kind in (int, float):
+            yield Flag(name, "string", None if field.default is None else str(field.default),
+                       f"{help_text} ({kind.__name__}; empty: unset)")
+        else:
+            yield Flag(name, kinds.get(kind, "string"), field.default, help_text)
 
 
 def replace(config: TrainConfig, **changes: Any) -> TrainConfig:

@@ -18,8 +18,6 @@ import types
 import keras
 import tensorflow as tf
 
-GROUPINGS = ("all", "reference")
-
 
 def reference_group_size(num_replicas: int) -> int:
     """utils.py TpuBatchNormalization._moments: 1 up to 8 shards, else max(8, n // 8)."""
@@ -27,7 +25,8 @@ def reference_group_size(num_replicas: int) -> int:
 
 
 def group_size_for(grouping: str, num_replicas: int) -> int:
-    """Replicas per batch-norm group for a ``sync_batch_norm_groups`` setting."""
+    """Replicas per batch-norm group for a ``sync_batch_norm_groups`` setting (its accepted values are the
+    field's rule in training/config.py; whether a size divides the replicas is known only here)."""
     if grouping == "all":
         size = num_replicas
     elif grouping == "reference":
