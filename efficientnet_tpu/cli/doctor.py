@@ -18,7 +18,6 @@ stand-ins for TPU and GPU machines (as tests/test_train_tpu.py does for
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import glob
 import importlib.metadata
@@ -28,7 +27,10 @@ import sys
 import uuid
 from typing import Any, Callable, Mapping, Sequence
 
+from absl import flags
+
 from efficientnet_tpu import exit_codes, shipped, tf_install
+from efficientnet_tpu.cli import common
 from efficientnet_tpu.training import tpu as tpu_lib
 
 NOT_READY = 1  # the doctor's own "something failed" status (documented above)
@@ -356,21 +358,25 @@ def render(checks: Sequence[Check]) -> str:
     return "\n".join(lines)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one error: line and the usage status, as every CLI here
-        raise SystemExit(exit_codes.fail(f"{message} (see --help)"))
+# argparse's wording, which the doctor had before it moved onto absl flags (setup scripts may match it).
+WORDING = common.Wording(hint=" (see --help)", unexpected="unrecognized arguments: {} (see --help)",
+                         unknown_flag="unrecognized arguments: {} (see --help)")
+
+
+def define_flags(values: flags.FlagValues) -> None:
+    flags.DEFINE_string("model_dir", None, "Check that this directory (local or gs://) can be written.",
+                        flag_values=values)
+    flags.DEFINE_string("data_dir", None, "The TFDS data_dir to look in (default: TFDS's own).", flag_values=values)
 
 
 def main(argv: Sequence[str] | None = None, machine: Machine | None = None) -> int:
-    parser = _Parser(prog="python -m efficientnet_tpu.doctor",
-                     description="Says whether this machine is ready to train, with one fix per problem. "
-                                 "Exit status 0 when ready, 1 when a check failed.")
-    parser.add_argument("--model_dir", help="check that this directory (local or gs://) can be written")
-    parser.add_argument("--data_dir", help="the TFDS data_dir to look in (default: TFDS's own)")
-    args = parser.parse_args(argv)
-    checks = run_checks(machine or Machine(), args.model_dir, args.data_dir)
-    print(render(checks), flush=True)
-    return NOT_READY if any(c.status == FAIL for c in checks) else exit_codes.OK
+    """Runs the checks the flags in ``argv`` (default: sys.argv[1:]) ask for; 0 ready, 1 not, 2 bad flags."""
+    def body(values: flags.FlagValues) -> int:
+        checks = run_checks(machine or Machine(), values.model_dir, values.data_dir)
+        print(render(checks), flush=True)
+        return NOT_READY if any(c.status == FAIL for c in checks) else exit_codes.OK
+
+    return common.run_cli(__doc__, define_flags, body, argv, WORDING)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Exit status: 0 done, 2 bad arguments or input (one ``error: ...`` line).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Sequence
@@ -26,6 +25,7 @@ from typing import Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
 
 if __name__ == "__main__":
     # As a program: TensorFlow starts without its start-up lines, as in train.
@@ -38,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 from efficientnet_tpu.data.folder import EVAL_SPLITS, TRAIN_SPLIT, FolderSource  # noqa: E402
 from efficientnet_tpu.data.tfrecord import EVAL_SPLIT, METADATA_FILE  # noqa: E402
 from efficientnet_tpu import exit_codes  # noqa: E402
+from efficientnet_tpu.cli import common  # noqa: E402
 from efficientnet_tpu.storage import write_json  # noqa: E402
 
 
@@ -121,28 +122,38 @@ def convert(input_dir: str, output_dir: str, *, train_shards: int = 16, validati
     return metadata
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m efficientnet_tpu.data.make_tfrecords",
-        description="Image folder -> TFRecord shards in the reference layout (read with --dataset=tfrecord).")
-    parser.add_argument("--input_dir", required=True, help="train/<class>/* and validation/<class>/* (or test/)")
-    parser.add_argument("--output_dir", required=True, help="where the shards go (local or gs://), empty")
-    parser.add_argument("--train_shards", type=int, default=16, help="train files (ImageNet: 1024)")
-    parser.add_argument("--validation_shards", type=int, default=4, help="validation files (ImageNet: 128)")
-    parser.add_argument("--zero_based", action="store_true",
-                        help="labels from 0 (read with --dataset=tfrecord_0based); default from 1 as the reference")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the record order")
-    args = parser.parse_args(argv)
+def define_flags(values: flags.FlagValues) -> None:
+    define = dict(flag_values=values)
+    flags.DEFINE_string("input_dir", None, "train/<class>/* and validation/<class>/* (or test/); required", **define)
+    flags.DEFINE_string("output_dir", None, "where the shards go (local or gs://), empty; required", **define)
+    flags.DEFINE_integer("train_shards", 16, "train files (ImageNet: 1024)", **define)
+    flags.DEFINE_integer("validation_shards", 4, "validation files (ImageNet: 128)", **define)
+    flags.DEFINE_bool("zero_based", False, "labels from 0 (read with --dataset=tfrecord_0based); default from 1 "
+                      "as the reference", **define)
+    flags.DEFINE_integer("seed", 0, "seed of the record order", **define)
+
+
+def execute(values: flags.FlagValues) -> int:
+    """Converts what the parsed flags name; returns the exit status."""
+    for name in ("input_dir", "output_dir"):
+        if not getattr(values, name):
+            raise common.UsageError(f"--{name} is required")
     try:
-        metadata = convert(args.input_dir, args.output_dir, train_shards=args.train_shards,
-                           validation_shards=args.validation_shards, zero_based=args.zero_based, seed=args.seed)
+        metadata = convert(values.input_dir, values.output_dir, train_shards=values.train_shards,
+                           validation_shards=values.validation_shards, zero_based=values.zero_based,
+                           seed=values.seed)
     except (ValueError, FileNotFoundError, tf.errors.OpError) as e:
         return exit_codes.fail(exit_codes.one_line(e), exit_codes.USAGE)
     sizes = ", ".join(f"{split} {count}" for split, count in metadata["splits"].items())
     print(f"wrote {len(metadata['files'])} files ({sizes} records, {len(metadata['class_names'])} classes) "
-          f"to {args.output_dir}; train with --dataset={'tfrecord_0based' if args.zero_based else 'tfrecord'} "
-          f"--data_dir={args.output_dir}")
+          f"to {values.output_dir}; train with --dataset={'tfrecord_0based' if values.zero_based else 'tfrecord'} "
+          f"--data_dir={values.output_dir}")
     return exit_codes.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m efficientnet_tpu.data.make_tfrecords`` with ``argv`` (default: sys.argv[1:])."""
+    return common.run_cli(__doc__, define_flags, execute, argv)
 
 
 if __name__ == "__main__":

@@ -26,14 +26,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from efficientnet_tpu import absl_main, exit_codes  # noqa: E402
+from efficientnet_tpu import exit_codes  # noqa: E402
+from efficientnet_tpu.cli import common  # noqa: E402
 
 FLAGS = flags.FLAGS
+
+NAMES = ("list", "study", "profile", "study_dir", "dry_run", "report_only", "repeats", "force", "num_workers",
+         "worker_index", "print_commands", "measure_speed", "latency_batch_size")
 
 
 def define_flags() -> None:
     """The study flags; defined on first use so that importing this module defines nothing."""
-    if "study" in FLAGS:
+    if not common.to_define(__name__, NAMES):
         return
     flags.DEFINE_boolean("list", False, "List the shipped studies and exit.")
     flags.DEFINE_string("study", None, "A shipped study name (see --list) or the path of a study YAML file.")
@@ -221,11 +225,12 @@ def report_only(records, spec_lib) -> int:
 
 def main_cli(argv: Sequence[str]) -> int:
     """Parses ``argv`` (program name first) and runs; for tests and scripts in one process."""
-    return absl_main.run_in_process(argv, define_flags, execute)
+    return common.run_in_process(argv, define_flags, execute)
 
 
 def main() -> None:
-    absl_main.main(define_flags, execute)
+    """``python -m efficientnet_tpu.study`` (the shim efficientnet_tpu/study.py)."""
+    common.main(define_flags, execute)
 
 
 if __name__ == "__main__":

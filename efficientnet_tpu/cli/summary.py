@@ -14,9 +14,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from absl import app, flags
+from absl import flags
 
 from efficientnet_tpu import exit_codes
+from efficientnet_tpu.cli import common
 from efficientnet_tpu.storage import json_text
 
 if __name__ == "__main__":
@@ -31,10 +32,14 @@ from efficientnet_tpu.model.specs import BlockSpec, ModelSpec
 
 FLAGS = flags.FLAGS
 
+NAMES = ("variant", "phi", "num_classes", "format", "all")
+
 
 def define_flags() -> None:
     """The summary flags: defined on the command-line path only, never at import, so importing
     this module next to another CLI (the trainer has its own float-or-empty --phi) changes nothing."""
+    if not common.to_define(__name__, NAMES):
+        return
     flags.DEFINE_string("variant", "b0", "Variant name; see --all for the list.")
     flags.DEFINE_float("phi", None, "Compound-scaling coefficient (b0 and the b0-based study variants).")
     flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
@@ -166,9 +171,8 @@ def format_all(rows: Sequence[dict[str, Any]], markdown: bool) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str]) -> int:
-    if len(argv) > 1:
-        return exit_codes.fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag")
+def execute() -> int:
+    """Prints the summary the parsed flags ask for; returns the exit status."""
     try:
         if FLAGS.all:
             rows = summarize_all(FLAGS.num_classes)
@@ -184,16 +188,15 @@ def main(argv: Sequence[str]) -> int:
     return exit_codes.OK
 
 
-def run() -> None:
-    import sys  # pylint: disable=import-outside-toplevel
+def main_cli(argv: Sequence[str]) -> int:
+    """Parses ``argv`` (program name first) and prints; for tests and scripts in one process."""
+    return common.run_in_process(argv, define_flags, execute)
 
-    from efficientnet_tpu import absl_main  # pylint: disable=import-outside-toplevel
 
-    define_flags()
-    if absl_main.wants_help(sys.argv):
-        sys.exit(absl_main.print_help(sys.argv, define_flags, __doc__))
-    app.run(main)
+def main() -> None:
+    """``python -m efficientnet_tpu.summary`` (the shim efficientnet_tpu/summary.py)."""
+    common.main(define_flags, execute)
 
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -23,7 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402
 
-from efficientnet_tpu import absl_main, exit_codes, storage  # noqa: E402
+from efficientnet_tpu import exit_codes, storage  # noqa: E402
+from efficientnet_tpu.cli import common  # noqa: E402
 from efficientnet_tpu.exit_codes import fail as _fail, one_line as _one_line  # noqa: E402
 from efficientnet_tpu.training import config as config_lib  # noqa: E402  (no TensorFlow import)
 
@@ -132,11 +133,12 @@ def execute() -> int:
 
 def main_cli(argv: Sequence[str]) -> int:
     """Parses ``argv`` (program name first) and runs; for tests and scripts in one process."""
-    return absl_main.run_in_process(argv, define_flags, execute)
+    return common.run_in_process(argv, define_flags, execute)
 
 
 def main() -> None:
-    absl_main.main(define_flags, execute)
+    """``python -m efficientnet_tpu.train`` (the shim efficientnet_tpu/train.py)."""
+    common.main(define_flags, execute)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 from absl import flags
 
-from efficientnet_tpu.benchmarks import cli
+from efficientnet_tpu.cli import common
 from efficientnet_tpu.benchmarks.timing import Stopwatch, Timing, alternating_rounds, machine_description, \
     median, speedups
 
@@ -173,11 +173,11 @@ def run(num_images: int, image_size: int, batch_size: int, steps: int, rounds: i
 
 
 def _define_flags(values: flags.FlagValues) -> None:
-    cli.positive_int(values, "num_images", 256, "JPEGs to write.")
-    cli.positive_int(values, "image_size", 224, "Output height and width.")
-    cli.positive_int(values, "batch_size", 64, "Images per batch.")
-    cli.positive_int(values, "steps", 20, "Timed batches per candidate per round.")
-    cli.positive_int(values, "rounds", 3, "Alternating measurement rounds.")
+    common.positive_int(values, "num_images", 256, "JPEGs to write.")
+    common.positive_int(values, "image_size", 224, "Output height and width.")
+    common.positive_int(values, "batch_size", 64, "Images per batch.")
+    common.positive_int(values, "steps", 20, "Timed batches per candidate per round.")
+    common.positive_int(values, "rounds", 3, "Alternating measurement rounds.")
     flags.DEFINE_string("work_dir", None, "Where to write the JPEGs (a temporary folder inside it).",
                         flag_values=values)
     flags.DEFINE_list("policies", list(POLICIES), "Augmented pipelines to time, each in both semantics: "
@@ -188,21 +188,21 @@ def _define_flags(values: flags.FlagValues) -> None:
 def _run(values: flags.FlagValues) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if values.work_dir is not None and not os.path.isdir(values.work_dir):
-        raise cli.UsageError(f"--work_dir={values.work_dir} is not a folder; create it or leave the flag out")
+        raise common.UsageError(f"--work_dir={values.work_dir} is not a folder; create it or leave the flag out")
     unknown = [policy for policy in values.policies if policy not in POLICIES]
     if unknown:
-        raise cli.UsageError(f"--policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
+        raise common.UsageError(f"--policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICIES)}")
     if not 0 <= values.randaugment_magnitude <= 30:
-        raise cli.UsageError(f"--randaugment_magnitude={values.randaugment_magnitude:g} is outside [0, 30]")
+        raise common.UsageError(f"--randaugment_magnitude={values.randaugment_magnitude:g} is outside [0, 30]")
     try:
         run(values.num_images, values.image_size, values.batch_size, values.steps, values.rounds,
             values.work_dir, values.policies, values.randaugment_magnitude)
     except OSError as error:
-        raise cli.UsageError(f"could not write or read the JPEGs: {error}") from error
+        raise common.UsageError(f"could not write or read the JPEGs: {error}") from error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.run_cli(__doc__, _define_flags, _run, argv)
+    return common.run_cli(__doc__, _define_flags, _run, argv)
 
 
 if __name__ == "__main__":

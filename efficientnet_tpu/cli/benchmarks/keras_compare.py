@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from absl import flags
 
-from efficientnet_tpu.benchmarks import cli
+from efficientnet_tpu.cli import common
 from efficientnet_tpu.benchmarks.timing import Timing, alternating_rounds, machine_description, median, \
     speedups, time_call
 
@@ -26,11 +26,11 @@ def _define_flags(values: flags.FlagValues) -> None:
     flags.DEFINE_string("variant", "b0", "Our variant; needs a Keras Applications twin for --compare=keras.",
                         flag_values=values)
     flags.DEFINE_enum("compare", "keras", ["keras"], "The reference implementation.", flag_values=values)
-    cli.positive_int(values, "batch_size", 16, "Images per training step.")
-    cli.positive_int(values, "inference_batch_size", 32, "Images per inference call.")
-    cli.positive_int(values, "rounds", 5, "Alternating measurement rounds.")
-    cli.positive_int(values, "steps", 3, "Timed steps per model per round.")
-    cli.positive_int(values, "resolution", None, "Input size; the variant's own by default.")
+    common.positive_int(values, "batch_size", 16, "Images per training step.")
+    common.positive_int(values, "inference_batch_size", 32, "Images per inference call.")
+    common.positive_int(values, "rounds", 5, "Alternating measurement rounds.")
+    common.positive_int(values, "steps", 3, "Timed steps per model per round.")
+    common.positive_int(values, "resolution", None, "Input size; the variant's own by default.")
     flags.DEFINE_bool("jit_compile", None, "XLA/jit; default: off on the TensorFlow backend, on for JAX.",
                       flag_values=values)
 
@@ -66,7 +66,7 @@ def _run(values: flags.FlagValues) -> None:
 
     constructor = KERAS_CONSTRUCTORS.get(values.variant)
     if constructor is None:
-        raise cli.UsageError(f"--compare=keras needs a variant with a Keras Applications twin: "
+        raise common.UsageError(f"--compare=keras needs a variant with a Keras Applications twin: "
                              f"{', '.join(KERAS_CONSTRUCTORS)}; got {values.variant!r}")
     jit = values.jit_compile if values.jit_compile is not None else keras.backend.backend() == "jax"
     resolution = values.resolution or get_spec(values.variant).resolution
@@ -97,7 +97,7 @@ def _run(values: flags.FlagValues) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.run_cli(__doc__, _define_flags, _run, argv)
+    return common.run_cli(__doc__, _define_flags, _run, argv)
 
 
 if __name__ == "__main__":

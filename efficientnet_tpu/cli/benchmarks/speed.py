@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 from absl import flags
 
-from efficientnet_tpu.benchmarks import cli
+from efficientnet_tpu.cli import common
 from efficientnet_tpu.storage import write_json
 from efficientnet_tpu.benchmarks.timing import Timing, alternating_rounds, machine_description, median, \
     median_timing, speedups
@@ -130,10 +130,10 @@ def markdown_table(rows: Sequence[SpeedRow], batch_size: int) -> str:
 def _define_flags(values: flags.FlagValues) -> None:
     flags.DEFINE_string("variants", ",".join(DEFAULT_VARIANTS), "Comma-separated variant names.",
                         flag_values=values)
-    cli.positive_int(values, "rounds", 7, "Alternating measurement rounds.")
-    cli.positive_int(values, "latency_calls", 10, "Batch-1 calls per network per round.")
-    cli.positive_int(values, "throughput_calls", 3, "Big-batch calls per network per round.")
-    cli.positive_int(values, "batch_size", 32, "Images per throughput call.")
+    common.positive_int(values, "rounds", 7, "Alternating measurement rounds.")
+    common.positive_int(values, "latency_calls", 10, "Batch-1 calls per network per round.")
+    common.positive_int(values, "throughput_calls", 3, "Big-batch calls per network per round.")
+    common.positive_int(values, "batch_size", 32, "Images per throughput call.")
     flags.DEFINE_string("json", None, "Also write the results to this JSON file.", flag_values=values)
 
 
@@ -144,10 +144,10 @@ def _run(values: flags.FlagValues) -> None:
     variants = [name.strip() for name in values.variants.split(",") if name.strip()]
     unknown = [name for name in variants if name not in list_variants()]
     if unknown or not variants:
-        raise cli.UsageError(f"--variants: unknown variant(s) {', '.join(unknown) or '(none given)'}; "
+        raise common.UsageError(f"--variants: unknown variant(s) {', '.join(unknown) or '(none given)'}; "
                              f"valid: {', '.join(list_variants())}")
     if values.json and not os.path.isdir(os.path.dirname(os.path.abspath(values.json))):
-        raise cli.UsageError(f"--json={values.json}: its folder does not exist; create it or pick another path")
+        raise common.UsageError(f"--json={values.json}: its folder does not exist; create it or pick another path")
 
     import tensorflow as tf
 
@@ -168,7 +168,7 @@ def _run(values: flags.FlagValues) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.run_cli(__doc__, _define_flags, _run, argv)
+    return common.run_cli(__doc__, _define_flags, _run, argv)
 
 
 if __name__ == "__main__":

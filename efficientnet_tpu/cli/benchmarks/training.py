@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 from absl import flags
 
-from efficientnet_tpu.benchmarks import cli
+from efficientnet_tpu.cli import common
 from efficientnet_tpu.benchmarks.timing import Stopwatch, Timing, alternating_rounds, machine_description, \
     median, rotated, speedups, time_call
 
@@ -132,10 +132,10 @@ def steps_per_loop_effect(batch_size: int, resolution: int, variant: str, phi: f
 
 
 def _define_flags(values: flags.FlagValues) -> None:
-    cli.positive_int(values, "batch_size", 16, "Images per training step.")
-    cli.positive_int(values, "resolution", 224, "Input size of B0 in the comparison with fit.")
-    cli.positive_int(values, "steps", 10, "Steps per host call (and per measurement).")
-    cli.positive_int(values, "rounds", 3, "Alternating measurement rounds.")
+    common.positive_int(values, "batch_size", 16, "Images per training step.")
+    common.positive_int(values, "resolution", 224, "Input size of B0 in the comparison with fit.")
+    common.positive_int(values, "steps", 10, "Steps per host call (and per measurement).")
+    common.positive_int(values, "rounds", 3, "Alternating measurement rounds.")
 
 
 def _run(values: flags.FlagValues) -> None:
@@ -164,7 +164,7 @@ def _run(values: flags.FlagValues) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.run_cli(__doc__, _define_flags, _run, argv)
+    return common.run_cli(__doc__, _define_flags, _run, argv)
 
 
 if __name__ == "__main__":
