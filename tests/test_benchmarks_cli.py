@@ -12,7 +12,7 @@ import pytest
 from absl import flags
 
 from efficientnet_tpu import exit_codes
-from efficientnet_tpu.benchmarks import data, keras_compare, speed, training
+from efficientnet_tpu.cli.benchmarks import data, keras_compare, speed, training
 from helpers import tiny_convnet
 
 CLIS = (data, keras_compare, speed, training)
@@ -44,7 +44,7 @@ def test_bad_flags_end_with_one_usage_line(cli, capsys):
 
 
 def test_a_bug_is_one_line_and_a_traceback_file(capsys):
-    from efficientnet_tpu.benchmarks import cli
+    from efficientnet_tpu.cli import common as cli
 
     def broken(values):
         raise RuntimeError("boom")

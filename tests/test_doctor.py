@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from efficientnet_tpu import doctor, tf_install
+from efficientnet_tpu import tf_install
+from efficientnet_tpu.cli import doctor
 
 from helpers import subprocess_env
 

@@ -8,7 +8,10 @@ a subpackage (``training``, ``export``, ...) or a top-level module (``run``,
 import X`` count as importing ``model`` (the root re-exports the model API)
 unless X is a part. In the module graph, importing ``a.b.c`` is an edge to
 ``a.b.c`` only: Python runs the parent packages' ``__init__`` first, but that
-is no cycle of the code's own making.
+is no cycle of the code's own making. The command-line package ``cli`` sits
+above every part; a documented ``python -m`` path elsewhere (``export/__main__.py``,
+``data/make_tfrecords.py``, ...) is an entry shim into it, left out of the part
+graph (a program, not a dependency), and only such shims may import ``cli``.
 """
 
 from __future__ import annotations
@@ -70,11 +73,27 @@ def imported(path: str, known: set[str]) -> tuple[set[str], set[str]]:
     return ours, others
 
 
+def is_entry_shim(path: str) -> bool:
+    """A module outside cli/ that defines nothing and imports, of the package, only cli (and tf_startup)."""
+    if path.split(os.sep)[0] == "cli":
+        return False
+    with open(os.path.join(PACKAGE, path), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    if any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for node in ast.walk(tree)):
+        return False
+    ours = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+            and node.module.startswith("efficientnet_tpu")}
+    ours |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+             if alias.name.startswith("efficientnet_tpu")}
+    return bool(ours) and all(name.startswith("efficientnet_tpu.cli") or name == "efficientnet_tpu.tf_startup"
+                              for name in ours)
+
+
 def graph() -> dict[str, set[str]]:
     known = parts()
     edges: dict[str, set[str]] = {part: set() for part in known}
     for path, part in modules().items():
-        if path == "__init__.py":
+        if path == "__init__.py" or is_entry_shim(path):
             continue
         ours, _ = imported(path, known)
         edges[part] |= {other for other in ours if other != part}
@@ -149,6 +168,13 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
             if found:
                 return found
     return None
+
+
+def test_only_entry_shims_import_the_command_line_package():
+    known = parts()
+    importers = sorted(path for path, part in modules().items() if part != "cli" and "cli" in imported(path, known)[0])
+    assert importers and all(is_entry_shim(path) for path in importers), \
+        [path for path in importers if not is_entry_shim(path)]
 
 
 def test_no_import_cycle_between_the_package_parts():
@@ -294,7 +320,7 @@ def test_model_uses_keras_not_tensorflow(path):
 def test_importing_the_command_line_tools_defines_no_flags():
     """Each CLI defines its absl flags on its own main path: one tool's --phi never becomes another's."""
     script = ("from absl import flags\n"
-              "import efficientnet_tpu.train, efficientnet_tpu.summary, efficientnet_tpu.export.cli\n"
+              "import efficientnet_tpu.train, efficientnet_tpu.summary, efficientnet_tpu.cli.export\n"
               "ours = {'config', 'variant', 'phi', 'num_classes', 'model_dir', 'export_dir', 'format', 'all'}\n"
               "assert not ours & set(flags.FLAGS), sorted(ours & set(flags.FLAGS))\n"
               "efficientnet_tpu.train.define_flags()\nassert flags.FLAGS['phi'].flag_type() == 'string'\n")

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from efficientnet_tpu import study
+from efficientnet_tpu.cli import study
 from efficientnet_tpu.studies import measure, records, runner
 from efficientnet_tpu.studies import spec as spec_lib
 from efficientnet_tpu.training.loop import TrainingDiverged

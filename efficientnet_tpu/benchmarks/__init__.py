@@ -1,12 +1,9 @@
-"""Benchmarks: one timing toolkit and the command-line tools built on it.
+"""Benchmarks: one timing toolkit (also the studies' speed measurements) and the tools' entry points.
 
   timing         wall and CPU time, medians, alternating rounds, the machine (no TensorFlow)
   model_speed    a model's inference latency and training throughput (TensorFlow)
-  cli            the tools' shared flag, error and exit-status convention
-  keras_compare  our model against its Keras Applications twin
-  speed          the study variants' CPU inference speed against B0
-  data           the input pipeline against a bare decode-and-resize
-  training       our training loop against Keras fit; steps_per_loop 1 against 10
+  keras_compare, speed, data, training
+                 entry shims of the tools, which live in efficientnet_tpu/cli/benchmarks/
 
 Run a tool as `python -m efficientnet_tpu.benchmarks.NAME`; figures go to BENCHMARKS.md.
 """

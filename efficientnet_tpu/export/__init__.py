@@ -2,7 +2,7 @@
 
 ``export_run`` is the one way a training run is exported: the trainer calls it
 at the end of a run with ``--export_dir`` and ``python -m efficientnet_tpu.export``
-(see ``cli``) for the newest checkpoint of a finished run. ``export_saved_model``
+(efficientnet_tpu/cli/export.py) for the newest checkpoint of a finished run. ``export_saved_model``
 and ``export_tflite`` export any Keras classifier.
 
     saved_model.py  export_saved_model: argument checks, float32 rebuild, the archive
@@ -11,7 +11,7 @@ and ``export_tflite`` export any Keras classifier.
     tflite.py       the TFLite flatbuffer, float or int8 (and labels.txt)
     tflite_eval.py  top-1 of a TFLite file on a run's eval split (what int8 costs)
     from_run.py     export_run: a run's model_dir to a SavedModel or TFLite file (float or int8)
-    cli.py          the command line
+    __main__.py     entry shim of python -m efficientnet_tpu.export (the command: cli/export.py)
 """
 
 from __future__ import annotations

@@ -14,18 +14,24 @@ Failures are one ``error: ...`` line on stderr.
 from __future__ import annotations
 
 import logging as std_logging
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from efficientnet_tpu import exit_codes
+from efficientnet_tpu.cli import common
+from efficientnet_tpu.cli.common import UsageError
 from efficientnet_tpu.export.from_run import FORMATS
 
 FLAGS = flags.FLAGS
 
+NAMES = ("model_dir", "export_dir", "format", "use_ema", "checkpoint_path")
+
 
 def define_flags() -> None:
     """Defines the export flags (only when run as a program, never on import)."""
+    if not common.to_define(__name__, NAMES):
+        return
     flags.DEFINE_string("model_dir", None, "model_dir of a training run (holds config.yaml "
                         "and checkpoints; local or gs://).")
     flags.DEFINE_string("export_dir", None, "Where to write the SavedModel (or model.tflite).")
@@ -34,10 +40,6 @@ def define_flags() -> None:
                       "default: the EMA weights when the run kept them.")
     flags.DEFINE_string("checkpoint_path", None, "Export this checkpoint instead of the newest "
                         "readable one in model_dir.")
-
-
-class UsageError(Exception):
-    """A mistake in the command line or its inputs, reported as one line."""
 
 
 def _check_flags() -> None:
@@ -61,9 +63,8 @@ def _quiet_logs() -> None:
         std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
 
 
-def main(argv: Sequence[str]) -> int:
-    if len(argv) > 1:
-        return exit_codes.fail(f"unexpected arguments {' '.join(argv[1:])}; all options are --flags")
+def execute() -> int:
+    """Exports what the parsed flags name; returns the exit status."""
     _quiet_logs()
     try:
         _check_flags()
@@ -94,13 +95,11 @@ def main(argv: Sequence[str]) -> int:
     return exit_codes.OK
 
 
-def run(main_fn: Callable[[Sequence[str]], int] = main) -> None:
-    """Entry point of ``python -m efficientnet_tpu.export``."""
-    import sys  # pylint: disable=import-outside-toplevel
+def main_cli(argv: Sequence[str]) -> int:
+    """Parses ``argv`` (program name first) and exports; for tests and scripts in one process."""
+    return common.run_in_process(argv, define_flags, execute)
 
-    from efficientnet_tpu import absl_main  # pylint: disable=import-outside-toplevel
 
-    define_flags()
-    if absl_main.wants_help(sys.argv):
-        sys.exit(absl_main.print_help(sys.argv, define_flags, __doc__))
-    app.run(main_fn)
+def main() -> None:
+    """``python -m efficientnet_tpu.export`` (efficientnet_tpu/export/__main__.py)."""
+    common.main(define_flags, execute)
