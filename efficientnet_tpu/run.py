@@ -1,5 +1,10 @@
 """Runs one configured job end to end: resolve, distribute, train and/or evaluate, export.
 
+``run`` is a short sequence of named phases sharing a ``RunContext``:
+``prepare`` (plan, storage, lock, strategy), ``check_resume``,
+``build_trainer``, ``resume``, ``train_model``, ``evaluate_model`` and
+``export_model``; ``Phases.of(config.mode)`` decides once which of them act.
+
 ``efficientnet_tpu.train`` (the command line) turns flags into a TrainConfig
 and calls ``run``; tests and notebooks can call ``run`` directly. This
 orchestration sits above ``training``, ``data`` and ``export``, which never
@@ -232,10 +237,79 @@ def explain_input_error(config: TrainConfig, error: tf.errors.OpError) -> Except
     return tfrecord_lib.explain_error(error, config.data_dir)
 
 
+@dataclasses.dataclass(frozen=True)
+class Phases:
+    """Which phases a mode runs: decided once from ``config.mode`` (the only place the string is read)."""
+
+    train: bool  # builds the training input (and stage controller), trains, writes config.yaml
+    evaluate: bool  # builds the eval input; evaluates during training, at its end, or alone
+
+    @classmethod
+    def of(cls, mode: str) -> Phases:
+        if mode not in MODES:
+            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+        return MODES[mode]
+
+
+MODES = {"train": Phases(train=True, evaluate=False), "train_and_eval": Phases(train=True, evaluate=True),
+         "eval": Phases(train=False, evaluate=True)}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What the phases of one run share: the resolved config and plan, the strategy, the lock.
+
+    ``has_checkpoint`` and ``from_released`` are filled in by ``check_resume``.
+    """
+
+    config: TrainConfig
+    plan: RunPlan
+    recipe: progressive_lib.Recipe | None
+    strategy_info: StrategyInfo
+    phases: Phases
+    progress: bool
+    lock: DirectoryLock | None
+    has_checkpoint: bool = False
+    from_released: bool = False  # --init_checkpoint and nothing to resume: starts from the released weights
+
+    @property
+    def to_console(self) -> bool:
+        return self.progress and self.strategy_info.is_chief
+
+    @property
+    def initializes_weights(self) -> bool:
+        """--init_weights applies to fresh training runs only: a resumed fine-tuning run keeps its checkpoint."""
+        return bool(self.config.init_weights) and self.phases.train and not self.has_checkpoint
+
+
 def run(config: TrainConfig, *, progress: bool = True,
         strategy_info: StrategyInfo | None = None) -> dict[str, Any]:
     """Runs ``config.mode``; returns {"step", "eval": results or None, "export_dir": path or None,
     "config": the resolved config, "plan": the RunPlan}."""
+    with prepare(config, progress, strategy_info) as context:
+        context = check_resume(context)
+        trainer = build_trainer(context)
+        try:
+            resume(context, trainer)
+            results = train_model(context, trainer)
+            results = evaluate_model(context, trainer, results)
+            step = trainer.step
+        finally:
+            trainer.close()
+        exported = export_model(context)
+        return {"step": step, "eval": results, "export_dir": exported, "config": context.config,
+                "plan": context.plan}
+
+
+@contextlib.contextmanager
+def prepare(config: TrainConfig, progress: bool, strategy_info: StrategyInfo | None) -> Iterator[RunContext]:
+    """Plan, storage, lock, strategy: the context the other phases run in.
+
+    Holds model_dir's lock and the precision policy until the block ends; TFRecord
+    input errors raised in it are explained; the model_dir/export_dir folders only
+    this run created are removed again if it ends before writing anything.
+    """
+    requested, phases = config, Phases.of(config.mode)
     spec = model_spec(config)  # an unknown variant or bad phi fails here, before any device is touched
     if not storage.is_remote(config.model_dir):  # a file in the way fails before any device is touched
         storage.check_not_under_file(config.model_dir, "--model_dir")
@@ -249,9 +323,20 @@ def run(config: TrainConfig, *, progress: bool = True,
                if path and strategy_info.is_chief and not tf.io.gfile.exists(path)]
     lock = prepare_storage(config, strategy_info.is_chief)
     try:
-        return _run_locked(config, spec, strategy_info, progress, lock)
+        precision = resolve_precision(config.precision, strategy_info)
+        if precision != config.precision:
+            print_or_log(progress and strategy_info.is_chief,
+                         f"precision {precision} (auto on {strategy_info.kind}; set --precision to choose)")
+            config = config_lib.replace(config, precision=precision)
+        with precision_policy(config.precision):
+            seed_everything(config)
+            config, recipe = progressive_config(config)
+            plan = plan_run(config, data_lib.dataset_info(config.dataset, config.data_dir), spec)
+            config = released_run.recorded_normalization(released_run.prepare(plan.config))
+            yield RunContext(config=config, plan=plan, recipe=recipe, strategy_info=strategy_info, phases=phases,
+                             progress=progress, lock=lock)
     except tf.errors.OpError as e:
-        explained = explain_input_error(config, e)
+        explained = explain_input_error(requested, e)
         if explained is None:
             raise
         raise explained from None
@@ -264,92 +349,102 @@ def run(config: TrainConfig, *, progress: bool = True,
             storage.remove_if_empty(path)
 
 
-def _run_locked(config: TrainConfig, spec: ModelSpec, strategy_info: StrategyInfo, progress: bool,
-                lock: DirectoryLock | None) -> dict[str, Any]:
-    refresh = (lambda _trainer: lock.refresh()) if lock is not None else None
-    precision = resolve_precision(config.precision, strategy_info)
-    if precision != config.precision:
-        print_or_log(progress and strategy_info.is_chief,
-                     f"precision {precision} (auto on {strategy_info.kind}; set --precision to choose)")
-        config = config_lib.replace(config, precision=precision)
-    with precision_policy(config.precision):
-        seed_everything(config)
-        config, recipe = progressive_config(config)
-        plan = plan_run(config, data_lib.dataset_info(config.dataset, config.data_dir), spec)
-        config, dataset = plan.config, plan.dataset
-        config = released_run.recorded_normalization(released_run.prepare(config))
-        model_dir = config.model_dir
-        has_checkpoint = bool(checkpoint_steps(model_dir)) if tf.io.gfile.exists(model_dir) else False
-        from_released = bool(config.init_checkpoint) and not has_checkpoint
-        if from_released:  # every checkpoint error now, while model_dir is untouched
-            released_run.check_loads(config)
-        if config.mode == "eval" and not has_checkpoint and not from_released:
-            raise FileNotFoundError(f"--mode=eval but {model_dir} holds no checkpoint; "
-                                    "train first (--mode=train or train_and_eval)")
-        if config.init_weights and config.mode != "eval" and not has_checkpoint:
-            init_lib.check_source(config.init_weights)
-        if tf.io.gfile.exists(config_lib.config_path(model_dir)):
-            previous = config_lib.load_run_config(model_dir)
-            config_lib.check_same_architecture(config, previous, model_dir)
-            if has_checkpoint:
-                config_lib.check_resumable(config, previous, model_dir)
-        train_fn, eval_fn = input_fns(config, dataset, strategy_info.kind)
-        # Fail on missing data now, before building the network (making the pipelines reads nothing yet).
-        if config.mode != "eval":
-            train_fn(tf.distribute.InputContext())
-        if config.mode != "train":
-            eval_fn(tf.distribute.InputContext())
-        controller = (stage_controller(config, recipe, dataset, strategy_info.kind, dataset.num_train_examples)
-                      if recipe is not None and config.mode != "eval" else None)
-        trainer = Trainer(
-            config, strategy_info, num_train_examples=dataset.num_train_examples,
-            train_input_fn=train_fn if config.mode != "eval" else None,
-            eval_input_fn=eval_fn if config.mode != "train" else None,
-            progress=progress, stage_controller=controller)
-        try:
-            trainer.log_model_size()
-            step = trainer.restore()
-            # Only now, with the checkpoint restored (or none to restore), is the config the run's.
-            if strategy_info.is_chief and (config.mode != "eval" or from_released):
-                config_lib.dump(config, model_dir)
-            if from_released:
-                trainer.initialize_from(lambda model: released_run.load(model, config))
-            if config.init_weights and config.mode != "eval" and not has_checkpoint:
-                # Fresh runs only: a resumed fine-tuning run keeps its own checkpoint.
-                trainer.initialize_from(lambda model: init_lib.initialize(model, config))
-            if config.mode != "eval":
-                total = trainer.total_steps
-                if progress and strategy_info.is_chief:
-                    print(f"training {config.variant}{'' if config.phi is None else f' phi={config.phi:g}'} on "
-                          f"{config.dataset} for {total} steps of {config.train_batch_size} "
-                          f"({total * config.train_batch_size / dataset.num_train_examples:.2f} epochs) on "
-                          f"{strategy_info.num_replicas} replica(s) ({strategy_info.kind}), "
-                          f"{'resuming at step ' + str(step) if step else 'from scratch'}", flush=True)
-            results = None
-            if config.mode == "train":
-                trainer.train(on_loop_end=refresh)
-            elif config.mode == "train_and_eval":
-                results = trainer.train(eval_every_steps=eval_every_steps(config, dataset.num_train_examples),
-                                        on_loop_end=refresh)
-                if results is None:
-                    results = trainer.evaluate()
-            else:
-                results = trainer.evaluate()
-                if from_released and strategy_info.is_chief:
-                    trainer.save()  # model_dir now holds the released weights: export reads them from here
-            if results is not None and released_run.shows_published(config, trainer.step) and progress \
-                    and strategy_info.is_chief:
-                print(released_run.eval_line(config, results), flush=True)
-            step = trainer.step
-        finally:
-            trainer.close()
-        exported = None
-        if config.export_dir and strategy_info.is_chief:
-            exported = export(config)
-            if progress:
-                kind = "a TFLite model" if config.export_format.startswith("tflite") else "SavedModel"
-                print(f"exported {kind} to {exported}", flush=True)
-        return {"step": step, "eval": results, "export_dir": exported, "config": config, "plan": plan}
+def check_resume(context: RunContext) -> RunContext:
+    """What model_dir holds and whether this run may continue it, checked before anything is built.
+
+    Every released-checkpoint error is raised now, while model_dir is untouched.
+    """
+    config, model_dir = context.config, context.config.model_dir
+    has_checkpoint = bool(checkpoint_steps(model_dir)) if tf.io.gfile.exists(model_dir) else False
+    context = dataclasses.replace(context, has_checkpoint=has_checkpoint,
+                                  from_released=bool(config.init_checkpoint) and not has_checkpoint)
+    if context.from_released:
+        released_run.check_loads(config)
+    if not context.phases.train and not has_checkpoint and not context.from_released:
+        raise FileNotFoundError(f"--mode=eval but {model_dir} holds no checkpoint; "
+                                "train first (--mode=train or train_and_eval)")
+    if context.initializes_weights:
+        init_lib.check_source(config.init_weights)
+    if tf.io.gfile.exists(config_lib.config_path(model_dir)):
+        previous = config_lib.load_run_config(model_dir)
+        config_lib.check_same_architecture(config, previous, model_dir)
+        if has_checkpoint:
+            config_lib.check_resumable(config, previous, model_dir)
+    return context
+
+
+def build_trainer(context: RunContext) -> Trainer:
+    """The input pipelines the phases need (missing data fails here, before the network is built) and the Trainer."""
+    config, dataset, phases = context.config, context.plan.dataset, context.phases
+    kind = context.strategy_info.kind
+    train_fn, eval_fn = input_fns(config, dataset, kind)
+    # Making the pipelines reads nothing yet: this finds missing data without building the network.
+    if phases.train:
+        train_fn(tf.distribute.InputContext())
+    if phases.evaluate:
+        eval_fn(tf.distribute.InputContext())
+    controller = (stage_controller(config, context.recipe, dataset, kind, dataset.num_train_examples)
+                  if context.recipe is not None and phases.train else None)
+    return Trainer(config, context.strategy_info, num_train_examples=dataset.num_train_examples,
+                   train_input_fn=train_fn if phases.train else None,
+                   eval_input_fn=eval_fn if phases.evaluate else None,
+                   progress=context.progress, stage_controller=controller)
+
+
+def resume(context: RunContext, trainer: Trainer) -> None:
+    """Restores model_dir's checkpoint (or starts from released or --init_weights weights); writes config.yaml."""
+    config, phases = context.config, context.phases
+    trainer.log_model_size()
+    step = trainer.restore()
+    # Only now, with the checkpoint restored (or none to restore), is the config the run's.
+    if context.strategy_info.is_chief and (phases.train or context.from_released):
+        config_lib.dump(config, config.model_dir)
+    if context.from_released:
+        trainer.initialize_from(lambda model: released_run.load(model, config))
+    if context.initializes_weights:
+        trainer.initialize_from(lambda model: init_lib.initialize(model, config))
+    if phases.train and context.to_console:
+        total, info = trainer.total_steps, context.strategy_info
+        print(f"training {config.variant}{'' if config.phi is None else f' phi={config.phi:g}'} on "
+              f"{config.dataset} for {total} steps of {config.train_batch_size} "
+              f"({total * config.train_batch_size / context.plan.dataset.num_train_examples:.2f} epochs) on "
+              f"{info.num_replicas} replica(s) ({info.kind}), "
+              f"{'resuming at step ' + str(step) if step else 'from scratch'}", flush=True)
+
+
+def train_model(context: RunContext, trainer: Trainer) -> dict[str, Any] | None:
+    """Trains to the end (evaluating on the way when the mode evaluates); the last eval result or None."""
+    if not context.phases.train:
+        return None
+    lock = context.lock
+    every = (eval_every_steps(context.config, context.plan.dataset.num_train_examples)
+             if context.phases.evaluate else None)
+    return trainer.train(eval_every_steps=every,
+                         on_loop_end=(lambda _trainer: lock.refresh()) if lock is not None else None)
+
+
+def evaluate_model(context: RunContext, trainer: Trainer, results: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Evaluates unless training just did; beside the published top-1 for a released checkpoint."""
+    config, is_chief = context.config, context.strategy_info.is_chief
+    if context.phases.evaluate and results is None:
+        results = trainer.evaluate()
+    if context.from_released and not context.phases.train and is_chief:
+        trainer.save()  # model_dir now holds the released weights: export reads them from here
+    if results is not None and released_run.shows_published(config, trainer.step) and context.to_console:
+        print(released_run.eval_line(config, results), flush=True)
+    return results
+
+
+def export_model(context: RunContext) -> str | None:
+    """With --export_dir (chief only): the newest checkpoint exported; its path."""
+    config = context.config
+    if not (config.export_dir and context.strategy_info.is_chief):
+        return None
+    exported = export(config)
+    if context.progress:
+        kind = "a TFLite model" if config.export_format.startswith("tflite") else "SavedModel"
+        print(f"exported {kind} to {exported}", flush=True)
+    return exported
 
 
 def print_or_log(to_console: bool, text: str) -> None:

@@ -38,7 +38,10 @@ def test_a_nan_evaluation_ends_the_run_with_status_3_keeping_the_last_good_check
         step = make(self)
         import tensorflow as tf
 
-        return lambda batch: step(batch) * tf.constant([math.nan, 1.0, 1.0, 1.0])
+        def poisoned(batch):
+            out = step(batch)
+            return {**out, "loss_sum": out["loss_sum"] * tf.constant(math.nan)}
+        return poisoned
 
     monkeypatch.setattr(loop.Trainer, "_make_eval_step", nan_eval)
     model_dir = tmp_path / "run"
@@ -78,7 +81,10 @@ def test_eval_only_mode_diverges_too(tmp_path, capsys, monkeypatch):
         step = make(self)
         import tensorflow as tf
 
-        return lambda batch: step(batch) * tf.constant([1.0, math.inf, 1.0, 1.0])
+        def poisoned(batch):
+            out = step(batch)
+            return {**out, "top1": out["top1"] * tf.constant(math.inf)}
+        return poisoned
 
     monkeypatch.setattr(loop.Trainer, "_make_eval_step", inf_eval)
     capsys.readouterr()

@@ -8,6 +8,7 @@ Modules, each with one job:
   ema         exponential moving average of the weights
   modeling    the network a config describes
   loop        the Trainer: compiled multi-step train loop, exact evaluation
+  actions     the loop's schedule: eval, checkpoint, freeze, preemption, progress as interval actions
   checkpoint  preemption-safe checkpoints
   trained     load_trained_model: a run's model rebuilt from model_dir, for eval and export
   preemption  SIGTERM / TensorFlow preemption handling

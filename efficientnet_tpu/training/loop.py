@@ -10,6 +10,10 @@ Losses are summed per example and divided by the *global* batch, and the
 weight-decay term is divided by the replica count, so the all-reduced
 (summed) gradients equal those of one device seeing the whole batch.
 Logits and losses are float32 whatever the precision policy.
+
+What happens between compiled calls (evaluation, checkpoints, freezing,
+preemption, progress, summaries, progressive stages) is the schedule of
+interval actions in training/actions.py; ``Trainer.train`` only runs them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -26,6 +30,7 @@ from absl import logging
 
 from efficientnet_tpu.storage import write_json
 from efficientnet_tpu.training import config as config_lib
+from efficientnet_tpu.training.actions import Action, Evaluate, default_actions
 from efficientnet_tpu.training.checkpoint import (CheckpointKeeper, has_object, nonfinite_variables,
                                                   restore_newest_readable, rng_states)
 from efficientnet_tpu.training.config import TrainConfig
@@ -34,7 +39,6 @@ from efficientnet_tpu.training.init_weights import set_backbone_trainable
 from efficientnet_tpu.training.modeling import build_network
 from efficientnet_tpu.training.optimizer import (build_optimizer, decayed_variables, decays_biases, initialize_slots,
                                                  l2_penalty)
-from efficientnet_tpu.training.preemption import Preempted, PreemptionWatcher
 from efficientnet_tpu.training.progressive import StageController
 from efficientnet_tpu.training.progress import ProgressLine, Summaries
 from efficientnet_tpu.training.schedule import build_schedule
@@ -50,9 +54,18 @@ class TrainingDiverged(RuntimeError):
     """The loss, an eval metric or a weight became NaN or infinite; the last good checkpoint is kept."""
 
 
+# What the per-replica train step returns, by name; the loop sums each over its steps and replicas.
+STEP_OUTPUTS = ("loss_sum", "total_loss_sum", "correct", "examples", "nonfinite")
+# What the per-replica eval step returns, by name (masked sums over a batch).
+EVAL_OUTPUTS = ("loss_sum", "top1", "top5", "count")
+
+
 @dataclasses.dataclass
 class LoopResult:
-    """What one call of the compiled loop reports (sums over its steps and replicas)."""
+    """What one call of the compiled loop reports (sums over its steps and replicas).
+
+    Built from the compiled loop's named outputs (``STEP_OUTPUTS``) with ``from_outputs``.
+    """
 
     steps: int
     loss_sum: float
@@ -61,6 +74,20 @@ class LoopResult:
     examples: float
     nonfinite: float
     seconds: float
+
+    @classmethod
+    def from_outputs(cls, steps: int, outputs: dict[str, Any], seconds: float) -> LoopResult:
+        return cls(steps=steps, seconds=seconds, **{name: float(outputs[name]) for name in STEP_OUTPUTS})
+
+
+def stack_named(outputs: dict[str, tf.Tensor], names: Sequence[str]) -> tf.Tensor:
+    """The named scalars as one vector in ``names`` order: the replicas are summed in one all-reduce, not one each."""
+    return tf.stack([outputs[name] for name in names])
+
+
+def unstack_named(vector: tf.Tensor, names: Sequence[str]) -> dict[str, tf.Tensor]:
+    """``stack_named`` undone: name -> scalar."""
+    return dict(zip(names, tf.unstack(vector, num=len(names))))
 
 
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor, num_classes: int, label_smoothing: float) -> tf.Tensor:
@@ -104,6 +131,9 @@ class Trainer:
     iterator's position could not be checkpointed). ``eval_input_fn(context)``
     returns ``(images, labels, mask)`` covering the eval split once.
     ``model_fn`` replaces the config's network (benchmarks compare other models).
+    ``actions`` join the loop's schedule (training/actions.py) after the checkpoint
+    and before the preemption check; ``stage_controller`` is the progressive-learning
+    action, which also checkpoints its stage.
     """
 
     def __init__(self, config: TrainConfig, strategy_info: StrategyInfo, *,
@@ -111,7 +141,7 @@ class Trainer:
                  eval_input_fn: EvalInputFn | None = None, progress: bool = True,
                  checkpoint_input: bool = True,
                  model_fn: Callable[[], keras.Model] | None = None,
-                 stage_controller: StageController | None = None) -> None:
+                 stage_controller: StageController | None = None, actions: Sequence[Action] = ()) -> None:
         if config.num_classes is None or config.resolution is None:
             raise ValueError("the Trainer needs a resolved config (num_classes and resolution set)")
         self.config = config
@@ -138,9 +168,11 @@ class Trainer:
         # Progressive learning: the controller swaps the pipeline per stage, so the input is
         # resumed by replaying or reseeding the stage's stream rather than saved.
         self.stage_controller = stage_controller
+        self.actions = tuple(actions)
         self._build(checkpoint_input and train_input_fn is not None and stage_controller is None)
         self._last_good_checkpoint: str | None = None
-        self._progress: ProgressLine | None = None
+        # Set by the LogProgress action while training: messages end its in-place line first.
+        self.progress_line: ProgressLine | None = None
 
     # ------------------------------------------------------------------ build
     def _build(self, checkpoint_input: bool) -> None:
@@ -222,23 +254,27 @@ class Trainer:
             nonfinite = tf.cast(tf.logical_not(tf.math.is_finite(total)), tf.float32)
             examples = tf.cast(tf.shape(labels)[0], tf.float32)
             # Per replica: loss sums here are this replica's share of the global mean.
-            return tf.stack([loss, total, correct, examples, nonfinite])
+            return {"loss_sum": loss, "total_loss_sum": total, "correct": correct, "examples": examples,
+                    "nonfinite": nonfinite}
 
         if config.jit_compile:
             step_fn = tf.function(step_fn, jit_compile=True)
-        self.train_step_fn = step_fn  # per replica: (images, labels, num_updates) -> sums
+        self.train_step_fn = step_fn  # per replica: (images, labels, num_updates) -> {STEP_OUTPUTS name: sum}
+
+        def replica_fn(images, labels, num_updates):
+            return stack_named(step_fn(images, labels, num_updates), STEP_OUTPUTS)
 
         @tf.function
         def train_loop(iterator, steps):
-            totals = tf.zeros([5], tf.float32)
+            totals = tf.zeros([len(STEP_OUTPUTS)], tf.float32)
             start = self.global_step.read_value()
             for i in tf.range(steps):
                 images, labels = next(iterator)
                 num_updates = start + tf.cast(i, tf.int64) + 1
-                per_replica = strategy.run(step_fn, args=(images, labels, num_updates))
+                per_replica = strategy.run(replica_fn, args=(images, labels, num_updates))
                 totals += strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
             self.global_step.assign_add(tf.cast(steps, tf.int64))
-            return totals
+            return unstack_named(totals, STEP_OUTPUTS)
 
         return train_loop
 
@@ -251,15 +287,15 @@ class Trainer:
             mask = tf.cast(mask, tf.float32)
             labels = tf.where(mask > 0, tf.cast(labels, tf.int32), tf.zeros_like(labels, tf.int32))
             loss = cross_entropy(labels, logits, num_classes, 0.0)
-            return tf.stack([tf.reduce_sum(loss * mask),
-                             tf.reduce_sum(top_k_correct(labels, logits, 1) * mask),
-                             tf.reduce_sum(top_k_correct(labels, logits, 5) * mask),
-                             tf.reduce_sum(mask)])
+            return stack_named({"loss_sum": tf.reduce_sum(loss * mask),
+                                "top1": tf.reduce_sum(top_k_correct(labels, logits, 1) * mask),
+                                "top5": tf.reduce_sum(top_k_correct(labels, logits, 5) * mask),
+                                "count": tf.reduce_sum(mask)}, EVAL_OUTPUTS)
 
         @tf.function
         def eval_step(batch):
             per_replica = strategy.run(step_fn, args=batch)
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            return unstack_named(strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None), EVAL_OUTPUTS)
 
         return eval_step
 
@@ -278,18 +314,18 @@ class Trainer:
                 tf.train.Checkpoint(**rest), self.config.model_dir, partial=True,
                 without_input=tf.train.Checkpoint(**without_input) if "input" in rest else None)
             self.ema.reset()
-            self._message(f"{path} was saved without an EMA of the weights (use_ema: false); "
+            self.message(f"{path} was saved without an EMA of the weights (use_ema: false); "
                           "the average starts from the restored weights")
         else:
             path = self.keeper.restore_latest()
         step = int(self.global_step.numpy())
         if path is not None:
             self._last_good_checkpoint = path
-            self._message(f"restored {path} (step {step})")
+            self.message(f"restored {path} (step {step})")
             if self.train_input_fn is not None and step > 0 and self.stage_controller is None and not (
                     self.input_mode == "saved" and self.keeper.input_restored):
                 how = "replayed to" if self.config.deterministic else "reshuffled at"
-                self._message(f"input position not in the checkpoint: input {how} step {step}")
+                self.message(f"input position not in the checkpoint: input {how} step {step}")
                 self.train_iterator = self._make_iterator(step)
         return step
 
@@ -298,23 +334,24 @@ class Trainer:
         text = load(self.model)
         if self.ema is not None:
             self.ema.reset()
-        self._message(text)
+        self.message(text)
 
-    def _freeze_backbone(self, frozen: bool) -> None:
+    def freeze_backbone(self, frozen: bool) -> None:
         """Freezes or unfreezes every layer but the classifier; the compiled loop is rebuilt to match."""
         if frozen == self._backbone_frozen:
             return
         set_backbone_trainable(self.model, not frozen)
         self._backbone_frozen = frozen
         self._train_loop = self._make_train_loop()
-        self._message(f"backbone {'frozen until step ' + str(self.freeze_steps) if frozen else 'unfrozen'} "
+        self.message(f"backbone {'frozen until step ' + str(self.freeze_steps) if frozen else 'unfrozen'} "
                       f"at step {self.step}")
 
     @property
     def step(self) -> int:
         return int(self.global_step.numpy())
 
-    def _diverged(self, what: str) -> TrainingDiverged:
+    def diverged(self, what: str) -> TrainingDiverged:
+        """The error that stops a diverged run, naming the last good checkpoint and the likely fixes."""
         fixes = "lower --learning_rate or check the input data"
         if self.config.precision != "float32":
             fixes = "lower --learning_rate, check the input data, or use --precision=float32"
@@ -327,11 +364,11 @@ class Trainer:
         step = self.step
         bad = nonfinite_variables(self.model.variables)
         if bad:
-            raise self._diverged(f"at step {step} {len(bad)} weight(s) hold NaN or inf (first: {bad[0]}), "
+            raise self.diverged(f"at step {step} {len(bad)} weight(s) hold NaN or inf (first: {bad[0]}), "
                                  "so no checkpoint was saved")
         path = self.keeper.save(step)
         self._last_good_checkpoint = path
-        self._message(f"saved checkpoint {path}")
+        self.message(f"saved checkpoint {path}")
         return step, path
 
     # ------------------------------------------------------------------ train
@@ -347,16 +384,16 @@ class Trainer:
         text = f"model {self.model.name}: {params:,} trainable parameters"
         if "macs" in sizes:
             text += f", {sizes['macs'] / 1e6:,.1f} M MACs at {self.config.resolution}px"
-        self._message(text)
+        self.message(text)
         if self.strategy_info.is_chief:
             self.summaries.write_text("model/size", text)
         return sizes
 
-    def _message(self, text: str) -> None:
+    def message(self, text: str) -> None:
         """Key events go to the console when progress is shown, to the log otherwise."""
         if self.show_progress and self.strategy_info.is_chief:
-            if self._progress is not None:
-                self._progress.message(text)  # ends an in-place progress line first
+            if self.progress_line is not None:
+                self.progress_line.message(text)  # ends an in-place progress line first
             else:
                 print(text, flush=True)
         else:
@@ -367,81 +404,47 @@ class Trainer:
         if self.train_iterator is None:
             self.train_iterator = self._make_iterator(self.step)
         start = time.perf_counter()
-        totals = self._train_loop(self.train_iterator, tf.constant(steps, tf.int32)).numpy()
-        seconds = time.perf_counter() - start
-        loss, total, correct, examples, nonfinite = (float(x) for x in totals)
-        return LoopResult(steps, loss, total, correct, examples, nonfinite, seconds)
+        outputs = {name: value.numpy() for name, value in
+                   self._train_loop(self.train_iterator, tf.constant(steps, tf.int32)).items()}
+        return LoopResult.from_outputs(steps, outputs, time.perf_counter() - start)
 
     def train(self, total_steps: int | None = None, *, eval_every_steps: int | None = None,
               on_loop_end: Callable[[Trainer], None] | None = None) -> dict[str, Any] | None:
-        """Trains from the current step to ``total_steps``, saving and evaluating on the way.
+        """Trains from the current step to ``total_steps``, running the schedule's actions on the way.
 
-        Returns the last evaluation result (or None when none was run).
-        Raises ``TrainingDiverged`` on a NaN/inf loss (nothing is saved after
-        the last good checkpoint) and ``Preempted`` after saving on SIGTERM.
+        The schedule is ``actions.default_actions``: evaluation every
+        ``eval_every_steps`` (when given), checkpoints, ``on_loop_end(trainer)``
+        after every compiled call, the Trainer's own ``actions``. Returns the
+        last evaluation result (or None when none was run). Raises
+        ``TrainingDiverged`` on a NaN/inf loss (nothing is saved after the last
+        good checkpoint) and ``Preempted`` after saving on SIGTERM.
         """
         if self.train_input_fn is None:
             raise ValueError("this Trainer has no training input")
-        config = self.config
         total_steps = total_steps or self.total_steps
         step = self.step
         if step >= total_steps:
-            self._message(f"already trained to step {step} (of {total_steps}); nothing to do")
+            self.message(f"already trained to step {step} (of {total_steps}); nothing to do")
             return None
-        watcher = PreemptionWatcher(self.save, handler=config.preemption_handler,
-                                    cluster_resolver=getattr(self.strategy, "cluster_resolver", None),
-                                    scratch_dir=os.path.join(config.model_dir, ".preemption"))
-        progress = ProgressLine(total_steps, enabled=self.show_progress and self.strategy_info.is_chief)
-        self._progress = progress
-        last_eval = None
-        recent: list[float] = []
-        first_call = True
+        actions = default_actions(self, eval_every_steps=eval_every_steps, on_loop_end=on_loop_end)
+        begun: list[Action] = []
         try:
+            for action in actions:
+                action.begin(self, step, total_steps)
+                begun.append(action)
             while step < total_steps:
-                steps = min(config.steps_per_loop, total_steps - step)
-                if step < self.freeze_steps:
-                    steps = min(steps, self.freeze_steps - step)
-                if self.stage_controller is not None:  # progressive learning: stage switch, steps cut at its end
-                    steps = self.stage_controller.before_loop(self, step, steps)
-                self._freeze_backbone(step < self.freeze_steps)
+                steps = min(self.config.steps_per_loop, total_steps - step)
+                for action in actions:
+                    steps = action.before(self, step, steps)
                 result = self.run_loop(steps)
-                previous, step = step, step + steps
-                if result.nonfinite > 0:
-                    raise self._diverged(f"the loss became NaN or infinite between steps {previous} and {step}")
-                step_time = result.seconds / steps
-                if not first_call:
-                    recent = (recent + [step_time])[-20:]
-                first_call = False
-                # The first call traces and compiles the loop: no ETA until a call without that.
-                eta = float(np.median(recent)) * (total_steps - step) if recent else None
-                images_per_second = config.train_batch_size / step_time
-                lr = float(self.schedule(step))
-                metrics = {"loss": result.loss_sum / steps, "accuracy": result.correct / max(result.examples, 1),
-                           "learning_rate": lr}
-                progress.update(step, metrics, images_per_second, step_time,
-                                eta_seconds=eta, force=step >= total_steps)
-                if self.strategy_info.is_chief:
-                    self.summaries.write_train({
-                        "loss": metrics["loss"], "total_loss": result.total_loss_sum / steps,
-                        "accuracy": metrics["accuracy"], "learning_rate": lr,
-                        "images_per_second": images_per_second, "step_time": step_time}, step)
-                # Evaluate before saving: weights whose evaluation is NaN or inf never become a checkpoint.
-                if eval_every_steps and self.eval_input_fn is not None and (
-                        step >= total_steps or step // eval_every_steps > previous // eval_every_steps):
-                    last_eval = self.evaluate()
-                if step >= total_steps or step // config.checkpoint_every_steps > previous // config.checkpoint_every_steps:
-                    self.save()
-                if on_loop_end is not None:
-                    on_loop_end(self)
-                watcher.check()
-        except Preempted as e:
-            self._message(str(e))
-            raise
+                start, step = step, step + steps
+                for action in actions:
+                    if action.due(start, step, total_steps):
+                        action(self, step, result)
         finally:
-            progress.close()
-            self._progress = None
-            watcher.close()
-        return last_eval
+            for action in begun:
+                action.end(self, step)
+        return next((action.last for action in actions if isinstance(action, Evaluate)), None)
 
     # ------------------------------------------------------------------- eval
     def evaluate(self, write: bool = True) -> dict[str, Any]:
@@ -449,28 +452,28 @@ class Trainer:
         if self.eval_input_fn is None:
             raise ValueError("this Trainer has no eval input")
         dataset = self.strategy.distribute_datasets_from_function(self.eval_input_fn)
-        totals = np.zeros(4, np.float64)
+        totals = dict.fromkeys(EVAL_OUTPUTS, np.float64(0.0))
         start = time.perf_counter()
         if self._swap_ema is not None:
             self._swap_ema()
         try:
             for batch in dataset:
-                totals += self._eval_step(batch).numpy()
+                totals = {name: totals[name] + value.numpy() for name, value in self._eval_step(batch).items()}
         finally:
             if self._swap_ema is not None:
                 self._swap_ema()
-        loss_sum, top1, top5, count = totals
+        count = totals["count"]
         if count <= 0:
             raise ValueError("the eval split yielded no examples")
-        results = {"step": self.step, "top1": top1 / count, "top5": top5 / count, "loss": loss_sum / count,
-                   "num_examples": int(round(count))}
+        results = {"step": self.step, "top1": totals["top1"] / count, "top5": totals["top5"] / count,
+                   "loss": totals["loss_sum"] / count, "num_examples": int(round(count))}
         nonfinite = [name for name in ("loss", "top1", "top5") if not np.isfinite(results[name])]
         if nonfinite:
             # Nothing is written: no summary, no eval_results.json, and (in train) no checkpoint of these weights.
-            raise self._diverged(f"the evaluation at step {results['step']} gave a non-finite "
+            raise self.diverged(f"the evaluation at step {results['step']} gave a non-finite "
                                  f"{' and '.join(nonfinite)} ({', '.join(f'{n} {results[n]}' for n in nonfinite)})")
         seconds = time.perf_counter() - start
-        self._message(f"eval at step {results['step']}: top-1 {results['top1']:.2%} top-5 {results['top5']:.2%} "
+        self.message(f"eval at step {results['step']}: top-1 {results['top1']:.2%} top-5 {results['top5']:.2%} "
                       f"loss {results['loss']:.4f} on {results['num_examples']} examples "
                       f"({'EMA' if self.ema is not None else 'raw'} weights, {seconds:.1f}s)")
         if write and self.strategy_info.is_chief:

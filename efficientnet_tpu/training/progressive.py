@@ -10,8 +10,9 @@ the ramps' ends, the augmentation) are data, in a recipe file
 (configs/progressive/v2_progressive.yaml); this module reads it, plans the stages and
 switches the trainer between them.
 
-The trainer calls ``StageController.before_loop`` before every compiled
-loop. On entering a stage the controller rebuilds the input pipeline at the
+The controller is one of the training loop's actions (training/actions.py):
+the loop calls its ``before`` before every compiled call, which cuts the call
+at the stage's end. On entering a stage the controller rebuilds the input pipeline at the
 stage's size and magnitudes, sets the classifier's dropout rate, recompiles
 the training loop once (one trace per stage, however many loops it runs),
 records the stage index in the checkpoint, and logs the stage to the
@@ -27,6 +28,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import yaml
+
+from efficientnet_tpu.training.actions import Action
 
 RECIPE_KEYS = ("augment", "image_size", "eval_size", "randaugment_magnitude", "mixup_alpha", "cutmix_alpha",
                "dropout_rate", "stages")
@@ -197,12 +200,14 @@ def plan_stages(recipe: Recipe, total_steps: int) -> list[Stage]:
     return stages
 
 
-class StageController:
-    """Switches a Trainer between the stages (see the module docstring).
+class StageController(Action):
+    """Switches a Trainer between the stages (see the module docstring): a loop action acting before calls.
 
     ``make_input_fn(stage)`` returns the trainer's input function for that
     stage: ``(context, global start step) -> per-replica dataset``.
     """
+
+    every_steps = None  # acts in ``before`` only
 
     def __init__(self, stages: list[Stage], make_input_fn: Callable[[Stage], Callable],
                  eval_size: int | None = None) -> None:
@@ -232,16 +237,16 @@ class StageController:
     def recorded_stage(self) -> int:
         return int(self.variable.numpy()) if self.variable is not None else -1
 
-    def before_loop(self, trainer, step: int, steps: int) -> int:
+    def before(self, trainer, step: int, steps: int) -> int:
         """Enters the stage ``step`` belongs to when needed; returns ``steps`` cut at the stage's end."""
         stage = self.stage_for(step)
         if self.current is None:
             recorded = self.recorded_stage()
             if recorded >= 0:
-                trainer._message(f"resuming progressive learning in stage {stage.index + 1}/{stage.num_stages} "
+                trainer.message(f"resuming progressive learning in stage {stage.index + 1}/{stage.num_stages} "
                                  f"at step {step} (the checkpoint recorded stage {recorded + 1})")
             elif self.eval_size is not None:
-                trainer._message(f"progressive learning: {len(self.stages)} stages up to "
+                trainer.message(f"progressive learning: {len(self.stages)} stages up to "
                                  f"{self.stages[-1].image_size}px, eval at {self.eval_size}px")
         if self.current is None or stage.index != self.current.index:
             self._enter(trainer, stage, step)
@@ -255,7 +260,7 @@ class StageController:
         self.train_loops.append(trainer._train_loop)
         self.variable.assign(stage.index)
         self.current = stage
-        trainer._message(stage.describe())
+        trainer.message(stage.describe())
         if trainer.strategy_info.is_chief:
             trainer.summaries.write_train(stage.scalars(), step)
             trainer.summaries.write_text("stage", stage.describe(), step)
