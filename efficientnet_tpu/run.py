@@ -24,7 +24,7 @@ from absl import logging
 from efficientnet_tpu import data as data_lib
 from efficientnet_tpu.model.specs import ModelSpec
 from efficientnet_tpu.training import config as config_lib
-from efficientnet_tpu.export.from_run import export_run
+from efficientnet_tpu.export.from_run import described, export_run
 from efficientnet_tpu.training import init_weights as init_lib
 from efficientnet_tpu import released_run
 from efficientnet_tpu import storage
@@ -442,8 +442,7 @@ def export_model(context: RunContext) -> str | None:
         return None
     exported = export(config)
     if context.progress:
-        kind = "a TFLite model" if config.export_format.startswith("tflite") else "SavedModel"
-        print(f"exported {kind} to {exported}", flush=True)
+        print(f"exported {described(config.export_format)} to {exported}", flush=True)
     return exported
 
 

@@ -278,7 +278,7 @@ def test_the_trainer_exports_numbered_versions_for_tf_serving(tmp_path, capsys):
     common = ["train", f"--model_dir={tmp_path}/run", *TINY_ARGS, "--train_steps=1",
               f"--export_dir={tmp_path}/export"]
     assert train.main_cli(common) == 0
-    assert f"exported SavedModel to {tmp_path}/export/1" in capsys.readouterr().out
+    assert f"exported a SavedModel to {tmp_path}/export/1" in capsys.readouterr().out
     assert os.path.exists(tmp_path / "export" / "1" / "saved_model.pb")
     assert train.main_cli(common) == 0  # a rerun adds a version, never overwrites the served one
     assert sorted(os.listdir(tmp_path / "export")) == ["1", "2"]

@@ -21,7 +21,7 @@ from absl import flags, logging
 from efficientnet_tpu import exit_codes
 from efficientnet_tpu.cli import common
 from efficientnet_tpu.cli.common import UsageError
-from efficientnet_tpu.export.from_run import FORMATS
+from efficientnet_tpu.export.from_run import FORMATS, described, is_file_format
 
 FLAGS = flags.FLAGS
 
@@ -87,10 +87,9 @@ def execute() -> int:
         return exit_codes.fail(f"export failed with {type(error).__name__}: {exit_codes.one_line(error)} "
                                "(run with --verbosity=1 for the traceback)", exit_codes.INTERNAL)
     weights = "EMA weights" if record.get("used_ema") else "raw weights"
-    size = f", {tf.io.gfile.stat(path).length / 1e6:.2f} MB" if FLAGS.format.startswith("tflite") else ""
+    size = f", {tf.io.gfile.stat(path).length / 1e6:.2f} MB" if is_file_format(FLAGS.format) else ""
     scheme = f", {record['quantization'].replace('_', '-')} quantization" if "quantization" in record else ""
-    article = "an" if FORMATS[FLAGS.format][0] in "aeiou" else "a"
-    print(f"exported {article} {FORMATS[FLAGS.format]} of {record.get('checkpoint')} (step {record.get('step')}, "
+    print(f"exported {described(FLAGS.format)} of {record.get('checkpoint')} (step {record.get('step')}, "
           f"{weights}{scheme}{size}) to {path}")
     return exit_codes.OK
 

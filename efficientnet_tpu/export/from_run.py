@@ -11,6 +11,17 @@ from efficientnet_tpu.training.config import EXPORT_FORMATS as FORMATS
 REPRESENTATIVE_IMAGES = 256
 
 
+def described(format: str) -> str:  # pylint: disable=redefined-builtin
+    """The artefact with its article, for "exported ... to PATH" lines: "a SavedModel", "an int8 TFLite model"."""
+    name = FORMATS[format]
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
+def is_file_format(format: str) -> bool:  # pylint: disable=redefined-builtin
+    """Whether the export is one file (TFLite) rather than a SavedModel folder."""
+    return format != "saved_model"
+
+
 def int8_scheme(variant: str) -> str:
     """Full-integer for lite0..lite4 (designed for it: ReLU6, no SE), dynamic-range for the others."""
     return "full_integer" if variant.startswith("lite") else "dynamic_range"
