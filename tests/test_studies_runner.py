@@ -171,7 +171,9 @@ def test_cli_refuses_a_spec_whose_trials_cannot_be_built_before_any_trains(tmp_p
 
 def test_cli_without_the_report_packages_stops_before_training(tiny_spec, tmp_path, capsys, monkeypatch):
     """A study that would train for hours and then fail to draw its report says so first, in one line."""
-    monkeypatch.setattr(study, "missing_report_packages", lambda: ["matplotlib", "tabulate"])
+    from efficientnet_tpu.studies import optional
+
+    monkeypatch.setattr(optional, "missing", lambda packages=optional.REPORT_PACKAGES: ["matplotlib", "tabulate"])
     assert study.main_cli(["study", f"--study={tiny_spec}", f"--study_dir={tmp_path / 's'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "matplotlib, tabulate" in err[0] and ".[studies]" in err[0]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -28,6 +28,9 @@ from absl import flags  # noqa: E402
 
 from efficientnet_tpu import exit_codes  # noqa: E402
 from efficientnet_tpu.cli import common  # noqa: E402
+
+if TYPE_CHECKING:
+    from efficientnet_tpu.studies.spec import StudySpec
 
 FLAGS = flags.FLAGS
 
@@ -60,7 +63,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("latency_batch_size", 32, "The batch of the batched latency measurement.")
 
 
-def write_report(study_dir: str, spec: dict[str, Any], found: list[dict[str, Any]],
+def write_report(study_dir: str, spec: StudySpec, found: list[dict[str, Any]],
                  profile: str | None) -> dict[str, str]:
     """The one call into the report module (results.csv/json, report.md, figures, HParams)."""
     from efficientnet_tpu.studies import report  # pylint: disable=import-outside-toplevel
@@ -97,20 +100,13 @@ def dry_run(expansion, spec_name: str) -> None:
         print(f"rejected {name}: {verdict}")
 
 
-def missing_report_packages() -> list[str]:
-    """The packages of the ``studies`` extra that the report needs and this environment lacks."""
-    import importlib.util  # pylint: disable=import-outside-toplevel
-
-    return [name for name in ("matplotlib", "tabulate", "tensorboard") if importlib.util.find_spec(name) is None]
-
-
 def execute() -> int:
     """Runs what the parsed flags ask for; returns the exit status."""
     # TensorFlow first, without its start-up lines on the console (as train and export do).
     from efficientnet_tpu.tf_startup import import_tensorflow  # pylint: disable=import-outside-toplevel
 
     import_tensorflow()
-    from efficientnet_tpu.studies import records, spec as spec_lib  # pylint: disable=import-outside-toplevel
+    from efficientnet_tpu.studies import optional, records, spec as spec_lib  # pylint: disable=import-outside-toplevel
 
     if FLAGS.list:
         for name, title in spec_lib.list_studies():
@@ -121,10 +117,11 @@ def execute() -> int:
                                f"of {FLAGS.num_workers}")
     if FLAGS.repeats is not None and FLAGS.repeats < 1:
         return exit_codes.fail(f"--repeats must be >= 1, got {FLAGS.repeats}")
-    if not (FLAGS.dry_run or FLAGS.print_commands) and missing_report_packages():
-        # Checked before any trial trains: the report at the end needs them.
-        return exit_codes.fail(f"the study report needs {', '.join(missing_report_packages())}: "
-                               "pip install -e '.[studies]' (or pip install 'efficientnet_tpu[studies]')")
+    if not (FLAGS.dry_run or FLAGS.print_commands):
+        try:  # before any trial trains: the report at the end needs them
+            optional.check("the study report")
+        except optional.MissingPackage as e:
+            return exit_codes.fail(exit_codes.one_line(e))
     if FLAGS.report_only:
         return report_only(records, spec_lib)
     if not FLAGS.study:
@@ -154,7 +151,7 @@ def execute() -> int:
     return run(spec, expansion, study_dir, records)
 
 
-def run(spec: dict[str, Any], expansion, study_dir: str, records) -> int:
+def run(spec: StudySpec, expansion, study_dir: str, records) -> int:
     from efficientnet_tpu import storage  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.training.lock import DirectoryLock, LockHeld  # pylint: disable=import-outside-toplevel
 
@@ -177,7 +174,7 @@ def run(spec: dict[str, Any], expansion, study_dir: str, records) -> int:
         lock.release()
 
 
-def _run_locked(spec: dict[str, Any], expansion, study_dir: str, records) -> int:
+def _run_locked(spec: StudySpec, expansion, study_dir: str, records) -> int:
     """``run`` once this worker holds its study_dir lock."""
     from efficientnet_tpu.studies import runner  # pylint: disable=import-outside-toplevel
     from efficientnet_tpu.training.lock import LockHeld  # pylint: disable=import-outside-toplevel
