@@ -144,7 +144,7 @@ def test_pipeline_mixing_is_seeded_replayable_and_per_replica():
 
 @pytest.mark.parametrize("alpha", [-0.1, float("nan"), float("inf")])
 def test_bad_alphas_fail_in_one_line(alpha):
-    with pytest.raises(ValueError, match=r"DataOptions.mixup_alpha must be >= 0 \(0 turns it off\)"):
+    with pytest.raises(ValueError, match=r"DataOptions.mixup_alpha must be a finite number >= 0 \(0 turns it off\)"):
         data_lib.DataOptions(mixup_alpha=alpha)
     with pytest.raises(ValueError, match="--cutmix_alpha must be a finite number >= 0"):
         config_lib.merge({"model_dir": "/tmp/x", "cutmix_alpha": alpha})
